@@ -1,0 +1,1 @@
+"""Bundled models (registry: create_model, list_models)."""

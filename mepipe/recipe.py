@@ -1,0 +1,78 @@
+"""Recipes: one TOML file per dataset holding every stage parameter."""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from importlib import resources
+from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+from .errors import MepipeError
+
+
+class RecipeError(MepipeError):
+    pass
+
+
+def available_recipes() -> list[str]:
+    files = resources.files("mepipe.pipelines")
+    return sorted(p.name[:-5] for p in files.iterdir() if p.name.endswith(".toml"))
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def load_recipe(name_or_path: str | Path | None = None, overrides: dict | None = None) -> dict:
+    """Load a recipe by bundled name (``default``, ``casme2``...) or by path.
+
+    A recipe may say ``base = "default"`` to start from another bundled recipe. ``overrides`` is
+    merged last (e.g. ``{"flow": {"engine": "numba"}}``).
+    """
+    name_or_path = name_or_path or "default"
+    p = Path(str(name_or_path))
+    if p.suffix == ".toml" or p.exists():
+        if not p.is_file():
+            raise RecipeError(f"recipe file not found: {p}")
+        text = p.read_text(encoding="utf-8")
+        src = str(p)
+    else:
+        res = resources.files("mepipe.pipelines") / f"{name_or_path}.toml"
+        if not res.is_file():
+            raise RecipeError(f"no bundled recipe {name_or_path!r}; available: {', '.join(available_recipes())}")
+        text = res.read_text(encoding="utf-8")
+        src = f"bundled:{name_or_path}"
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise RecipeError(f"recipe {src} is not valid TOML: {e}") from None
+    base = data.pop("base", None)
+    if base is None and src != "bundled:default":
+        base = "default"
+    if base:
+        data = _merge(load_recipe(base), data)
+    if overrides:
+        data = _merge(data, overrides)
+    data.setdefault("name", p.stem if src != f"bundled:{name_or_path}" else str(name_or_path))
+    return data
+
+
+def recipe_hash(recipe: dict) -> str:
+    """Hash of what determines the cache contents (the name and cache-writing options excluded)."""
+    r = {k: v for k, v in recipe.items() if k not in ("name", "description")}
+    r = copy.deepcopy(r)
+    for k in ("commit_every", "commit_seconds"):
+        r.get("cache", {}).pop(k, None)
+    blob = json.dumps(r, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -1,0 +1,1 @@
+"""Pipeline stages: crop, align, flow, strain, compose."""
