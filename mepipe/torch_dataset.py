@@ -1,0 +1,99 @@
+"""A torch ``Dataset`` over a mepipe cache.
+
+The h5py handle is opened lazily in the process that reads (and reopened after a fork), so a
+``DataLoader`` with worker processes works: each worker gets its own handle (as py-feat does).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .cache import CacheError, check_schema, open_cache
+
+#: how each cache field becomes a float32 tensor
+IMAGE_FIELDS = ("onset", "apex")
+
+
+def field_to_array(name: str, arr: np.ndarray) -> np.ndarray:
+    """Cache array -> model-ready float32 array: images (C,H,W) in [0,1], strain (1,H,W), others as stored."""
+    if name in IMAGE_FIELDS:
+        a = np.asarray(arr, dtype=np.float32) / 255.0
+        return np.ascontiguousarray(a.transpose(2, 0, 1))
+    if name == "strain":
+        return np.asarray(arr, dtype=np.float32)[None]
+    return np.asarray(arr, dtype=np.float32)
+
+
+class CacheDataset:
+    """``CacheDataset(path, fields=("flow",), indices=None, transform=None, target_transform=None, label_fn=None)``.
+
+    Item ``i`` is ``(inputs, target)``: ``inputs`` a dict ``{field: float32 tensor}`` (see
+    :func:`field_to_array`; ``aus`` gives the 21-vector), ``target`` the cached label, or
+    ``label_fn(meta_row)`` when given (e.g. a composite 3-class map of the ``emotion`` column).
+    ``transform(inputs) -> inputs`` and ``target_transform(target) -> target`` follow torchvision.
+    """
+
+    def __init__(self, path, fields=("flow",), indices=None, transform=None, target_transform=None, label_fn=None):
+        self.path = Path(path)
+        if isinstance(fields, str):
+            fields = (fields,)
+        self.fields = tuple(fields)
+        with open_cache(self.path) as c:
+            missing = [f for f in self.fields if f != "aus" and f not in c.fields]
+            if missing:
+                raise CacheError(f"cache {self.path} has no field(s) {', '.join(missing)}; it has {', '.join(c.fields)}")
+            self.meta = c.meta.copy()
+            self.classes = c.classes
+            n = len(c)
+        self.indices = np.arange(n) if indices is None else np.asarray(indices, dtype=np.int64)
+        if len(self.indices) and (self.indices.min() < 0 or self.indices.max() >= n):
+            raise IndexError(f"indices out of range for cache {self.path} of {n} samples")
+        self.transform = transform
+        self.target_transform = target_transform
+        if label_fn is not None:
+            self.targets = np.array([label_fn(row) for _, row in self.meta.iloc[self.indices].iterrows()], dtype=np.int64)
+        else:
+            self.targets = self.meta["label"].to_numpy()[self.indices].astype(np.int64)
+        self._f = None
+        self._pid = None
+
+    def _file(self):
+        if self._f is None or self._pid != os.getpid():
+            import h5py
+
+            self._f = h5py.File(self.path, "r")
+            check_schema(dict(self._f.attrs), self.path)
+            self._pid = os.getpid()
+        return self._f
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i):
+        import torch
+
+        j = int(self.indices[i])
+        f = self._file()
+        inputs = {}
+        for name in self.fields:
+            arr = f["meta/aus"][j] if name == "aus" else f["data"][name][j]
+            inputs[name] = torch.from_numpy(field_to_array(name, arr))
+        target = int(self.targets[i])
+        if self.transform is not None:
+            inputs = self.transform(inputs)
+        if self.target_transform is not None:
+            target = self.target_transform(target)
+        return inputs, target
+
+    def __getstate__(self):  # handles never cross process boundaries
+        d = dict(self.__dict__)
+        d["_f"] = None
+        d["_pid"] = None
+        return d
+
+    def close(self):
+        if self._f is not None:
+            self._f.close()
+            self._f = None
