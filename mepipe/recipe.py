@@ -74,5 +74,6 @@ def recipe_hash(recipe: dict) -> str:
     r = copy.deepcopy(r)
     for k in ("commit_every", "commit_seconds"):
         r.get("cache", {}).pop(k, None)
+    r.get("dataset", {}).pop("annotation", None)  # where the annotation file lies does not change the features
     blob = json.dumps(r, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -1,0 +1,239 @@
+"""The ``mepipe`` command line.
+
+``preprocess``, ``inspect`` and ``demo`` live here; other areas add their subcommands through a
+``register(subparsers)`` function in the modules listed in :data:`_PLUGINS`.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import MepipeError
+
+_PLUGINS = ("mepipe.synth", "mepipe.datasets.cli", "mepipe.train.cli", "mepipe.bench")
+
+log = logging.getLogger("mepipe")
+
+
+# ----------------------------------------------------------------------------- preprocess
+
+
+def load_samples(args, recipe: dict):
+    """Samples, pre-stage failures and class names for ``preprocess`` (manifest or dataset adapter)."""
+    from .datasets import load_dataset, load_from_recipe, read_manifest
+    from .labels import apply_label_map, labels_from_recipe, select_composite
+
+    if args.manifest:
+        samples, failures = read_manifest(args.manifest, dataset=args.dataset_name,
+                                          allow_outside_root=args.allow_outside_root)
+    elif args.dataset:
+        if "composite" in recipe:
+            from .recipe import load_recipe
+
+            own = load_recipe(args.dataset).get("dataset", {})
+            opts = {k: v for k, v in own.items() if k not in ("name", "annotation") and v != ""}
+            samples, failures = load_dataset(own.get("name", args.dataset), args.root,
+                                             annotation=args.annotation or own.get("annotation") or None, **opts)
+        elif recipe.get("dataset", {}).get("name") == args.dataset:
+            samples, failures = load_from_recipe(recipe, args.root, args.annotation)
+        else:
+            samples, failures = load_dataset(args.dataset, args.root, annotation=args.annotation)
+    else:
+        raise MepipeError("give --manifest M.csv, or --dataset NAME --root FOLDER")
+    failures = list(failures)
+    gt = recipe.get("composite", {}).get("gt", "")
+    if gt:
+        classes, samples, extra = select_composite({args.dataset: samples}, gt)
+        failures += list(extra)
+    else:
+        classes, samples = apply_label_map(samples, labels_from_recipe(recipe))
+    return samples, failures, classes
+
+
+def cmd_preprocess(args) -> int:
+    from .recipe import load_recipe
+    from .runner import preprocess
+
+    overrides = {}
+    if args.flow_engine:
+        overrides.setdefault("flow", {})["engine"] = args.flow_engine
+    recipe_name = args.recipe or (args.dataset if args.dataset else "default")
+    recipe = load_recipe(recipe_name, overrides or None)
+    samples, failures, classes = load_samples(args, recipe)
+    if args.limit:
+        samples = samples[: args.limit]
+    print(f"mepipe {__version__}: {len(samples)} samples, recipe {recipe.get('name')}, "
+          f"classes {classes}, flow engine {recipe.get('flow', {}).get('engine', 'opencv')}, "
+          f"jobs {args.jobs} ({args.backend})", file=sys.stderr)
+    summary = preprocess(samples, args.out, recipe, jobs=args.jobs, backend=args.backend, scheduler=args.scheduler,
+                         overwrite=args.overwrite, classes=classes, failures=failures,
+                         progress=not args.quiet)
+    print(summary.text())
+    if summary.interrupted:
+        return 130
+    if args.strict and summary.failed:
+        return 1
+    return 0
+
+
+# ----------------------------------------------------------------------------- inspect
+
+
+def cmd_inspect(args) -> int:
+    from .cache import open_cache
+
+    with open_cache(args.cache) as c:
+        meta = c.meta
+        print(f"{c.path}: {len(c)} samples, schema {c.attrs.get('schema_version')}, "
+              f"mepipe {c.attrs.get('mepipe_version')}, recipe {c.recipe.get('name')} ({c.attrs.get('recipe_hash')})")
+        print(f"fields: {', '.join(c.fields)}")
+        if len(c):
+            r = c.read(0)
+            for f in c.fields:
+                print(f"  {f:<18} {r[f].dtype} {tuple(r[f].shape)}")
+        print(f"classes: {c.classes}")
+        print(f"versions: {c.attrs.get('versions')}")
+        if len(c):
+            print("\nsamples per dataset / subject / emotion:")
+            print(f"  datasets: {meta['dataset'].value_counts().to_dict()}")
+            print(f"  subjects: {meta['subject'].nunique()}")
+            print(f"  emotions: {meta['emotion'].value_counts().to_dict()}")
+        fails = c.failures
+        print(f"\nfailures: {len(fails)}")
+        for _, row in fails.head(args.max_failures).iterrows():
+            print(f"  {row['key']} [{row['stage']}] {row['reason']}")
+        if args.sheet:
+            from .viz import contact_sheet
+
+            contact_sheet(c, args.sheet, n=args.n)
+            print(f"\ncontact sheet: {args.sheet}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- demo
+
+
+def cmd_demo(args) -> int:
+    """synth -> preprocess -> inspect -> train (CVA, SOA, AHMSA-Net), printing where everything is."""
+    from .cache import open_cache
+    from .datasets import read_manifest
+    from .labels import apply_label_map
+    from .recipe import load_recipe
+    from .runner import preprocess
+    from .synth import make_synthetic_set
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"[1/4] synthetic micro-expression set on real faces -> {out / 'synth'}")
+    manifest = make_synthetic_set(out / "synth", subjects=args.subjects, samples_per_subject=args.samples_per_subject,
+                                  seed=args.seed)
+    print(f"[2/4] preprocess -> {out / 'synth.h5'}")
+    recipe = load_recipe(args.recipe or "default")
+    samples, failures = read_manifest(manifest, dataset="synth")
+    classes, samples = apply_label_map(samples, "native")
+    summary = preprocess(samples, out / "synth.h5", recipe, jobs=args.jobs, classes=classes, failures=failures,
+                         progress=True)
+    print(summary.text())
+    sheet = out / "contact_sheet.png"
+    print(f"[3/4] inspect -> {sheet}")
+    from .viz import contact_sheet
+
+    with open_cache(out / "synth.h5") as c:
+        contact_sheet(c, sheet, n=min(8, len(c)))
+    results = []
+    if args.epochs > 0:
+        from .train import demo_table, run
+
+        print(f"[4/4] train LOSO on the synthetic set ({args.epochs} epochs each) -> {out / 'runs'}")
+        for model in args.models:
+            res = run([out / "synth.h5"], model=model, protocol="loso", epochs=args.epochs,
+                      batch_size=args.batch_size, lr=None, device=args.device, seed=args.seed,
+                      out=out / "runs" / model, model_kwargs=None, progress=True)
+            results.append(res)
+        print()
+        print(demo_table(results))
+    print(f"\noutputs: synthetic set {out / 'synth'}, cache {out / 'synth.h5'}, contact sheet {sheet}"
+          + (f", runs {out / 'runs'}" if results else ""))
+    return 0
+
+
+# ----------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mepipe", description="Micro-expression recognition pipeline.")
+    p.add_argument("--version", action="version", version=f"mepipe {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    pp = sub.add_parser("preprocess", help="raw dataset -> HDF5 cache (crop, align, flow, strain)")
+    src = pp.add_argument_group("input (one of)")
+    src.add_argument("--manifest", type=Path, help="CSV manifest: subject,sample_id,path,onset,apex,offset,emotion,aus")
+    src.add_argument("--dataset", help="a supported dataset (see `mepipe datasets`), with --root")
+    pp.add_argument("--root", type=Path, help="the dataset folder as distributed")
+    pp.add_argument("--annotation", type=Path, help="annotation file, overriding the dataset's usual file names")
+    pp.add_argument("--dataset-name", help="dataset name recorded for a manifest (default: its file stem)")
+    pp.add_argument("--out", type=Path, required=True, help="output cache (.h5)")
+    pp.add_argument("--recipe", help="bundled recipe name or a .toml path (default: the dataset's, else default)")
+    pp.add_argument("--flow-engine", help="override the recipe's flow engine (opencv, numba, torch)")
+    pp.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    pp.add_argument("--backend", default="loky", choices=["loky", "threading", "dask", "ray"],
+                    help="joblib backend for --jobs > 1 (dask/ray for a cluster)")
+    pp.add_argument("--scheduler", help="dask scheduler or ray address (default: a local cluster)")
+    pp.add_argument("--overwrite", action="store_true", help="discard an existing cache (e.g. written by another recipe)")
+    pp.add_argument("--strict", action="store_true", help="exit 1 when any sample failed")
+    pp.add_argument("--allow-outside-root", action="store_true", help="let manifest paths leave the manifest's folder")
+    pp.add_argument("--limit", type=int, help="only the first N samples (a quick look)")
+    pp.add_argument("--quiet", action="store_true", help="no progress bar")
+    pp.set_defaults(func=cmd_preprocess)
+
+    pi = sub.add_parser("inspect", help="summarise a cache; optionally write a contact sheet PNG")
+    pi.add_argument("cache", type=Path)
+    pi.add_argument("--sheet", type=Path, help="write a contact sheet PNG (onset, apex, flow, strain, landmarks)")
+    pi.add_argument("-n", type=int, default=8, help="samples on the contact sheet")
+    pi.add_argument("--max-failures", type=int, default=20)
+    pi.set_defaults(func=cmd_inspect)
+
+    pd_ = sub.add_parser("demo", help="synthetic set -> preprocess -> inspect -> train, on real faces shipped in packages")
+    pd_.add_argument("--out", type=Path, default=Path("demo-out"))
+    pd_.add_argument("--subjects", type=int, default=4)
+    pd_.add_argument("--samples-per-subject", type=int, default=8)
+    pd_.add_argument("--seed", type=int, default=0)
+    pd_.add_argument("--jobs", type=int, default=2)
+    pd_.add_argument("--recipe", default=None)
+    pd_.add_argument("--epochs", type=int, default=10, help="training epochs per model (0: no training)")
+    pd_.add_argument("--batch-size", type=int, default=8)
+    pd_.add_argument("--device", default="auto")
+    pd_.add_argument("--models", nargs="+", default=["facesleuth-cva", "facesleuth-soa", "ahmsa-net"])
+    pd_.set_defaults(func=cmd_demo)
+
+    for mod in _PLUGINS:
+        importlib.import_module(mod).register(sub)
+    return p
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        rc = args.func(args)
+    except MepipeError as e:
+        print(f"mepipe: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mepipe: interrupted", file=sys.stderr)
+        return 130
+    return int(rc or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,294 @@
+"""Batch preprocessing: samples -> frames -> crop -> align -> flow -> strain -> compose -> cache.
+
+One writer (this process) owns the cache file; per-sample work runs in-process or on a joblib
+backend (loky processes locally, dask or ray on a cluster). Stage models (dlib, MediaPipe, the flow
+engine) are loaded once per worker process and reused. A failing sample is recorded with its stage
+and reason; the batch goes on. A rerun with the same recipe skips every sample already cached.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .aus import parse_aus
+from .cache import CacheWriter, record_from_sample
+from .errors import Failure, StageError
+from .recipe import recipe_hash
+
+log = logging.getLogger("mepipe")
+
+STAGES = ("frames", "crop", "align", "flow", "strain", "compose")
+
+
+@dataclass
+class RunSummary:
+    total: int = 0
+    done: int = 0
+    skipped: int = 0
+    failed: list[Failure] = field(default_factory=list)
+    interrupted: bool = False
+    seconds: float = 0.0
+    out: str = ""
+
+    def text(self) -> str:
+        lines = [f"{self.out}: {self.done} done, {self.skipped} skipped (already cached), "
+                 f"{len(self.failed)} failed, of {self.total} samples in {self.seconds:.1f} s"]
+        if self.interrupted:
+            lines.append(f"interrupted: {self.done + self.skipped + len(self.failed)} of {self.total} samples "
+                         f"handled; every finished sample is committed; rerun the same command to resume")
+        if self.failed:
+            by_stage = Counter(f.stage for f in self.failed)
+            lines.append("failed by stage: " + ", ".join(f"{k} {v}" for k, v in sorted(by_stage.items())))
+            for f in self.failed[:20]:
+                lines.append(f"  {f.key} [{f.stage}] {f.reason}")
+            if len(self.failed) > 20:
+                lines.append(f"  ... and {len(self.failed) - 20} more (see the cache's failures table)")
+        return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- per-process stages
+
+_STATE: dict = {}
+
+
+def _limit_threads():
+    """One thread per worker process for OpenCV and Numba (the processes share the cores)."""
+    try:
+        import cv2
+
+        cv2.setNumThreads(1)
+    except Exception:
+        pass
+    try:
+        import numba
+
+        numba.set_num_threads(1)
+    except Exception:
+        pass
+
+
+def _stages(recipe: dict, single_thread: bool):
+    """Stage objects for this recipe, built once per process."""
+    h = recipe_hash(recipe)
+    if _STATE.get("hash") != h:
+        from .stages.align import Aligner
+        from .stages.crop import FaceCropper
+        from .stages.flow import get_engine
+
+        if single_thread:
+            _limit_threads()
+        flow = dict(recipe.get("flow", {}))
+        engine_name = flow.pop("engine", "opencv")
+        _STATE.clear()
+        _STATE.update(hash=h, cropper=FaceCropper(recipe.get("crop")), aligner=Aligner(recipe.get("align")),
+                      engine=get_engine(engine_name, **flow))
+    return _STATE["cropper"], _STATE["aligner"], _STATE["engine"]
+
+
+def _n_frames(source: Path) -> int:
+    from .frames import is_video, list_frame_files
+
+    if is_video(source):
+        import cv2
+
+        cap = cv2.VideoCapture(str(source))
+        n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else -1
+        cap.release()
+        return n
+    return len(list_frame_files(source))
+
+
+def compute_sample(sample, recipe: dict, single_thread: bool = False) -> dict:
+    """Run every stage on one sample; returns the cache fields. Raises ``StageError`` naming the stage."""
+    import cv2
+
+    from .frames import FrameError, read_frames
+    from .stages.flow import compute_flow
+    from .stages.strain import compute_strain
+
+    cropper, aligner, engine = _stages(recipe, single_thread)
+    if sample.onset > sample.apex:
+        raise StageError("frames", f"onset {sample.onset} is after apex {sample.apex}")
+    try:
+        onset, apex = read_frames(sample.source, [sample.onset, sample.apex])
+        n_frames = _n_frames(sample.source)
+    except FrameError as e:
+        raise StageError("frames", str(e)) from None
+    box = cropper.detect(onset).box
+    al = aligner.align(onset, apex, box)
+    g_on = cv2.cvtColor(al.onset, cv2.COLOR_BGR2GRAY)
+    g_ap = cv2.cvtColor(al.apex, cv2.COLOR_BGR2GRAY)
+    flow = compute_flow(g_on, g_ap, engine)
+    strain, comps = compute_strain(flow, bool(recipe.get("strain", {}).get("components", False)))
+    colour = bool(recipe.get("frames", {}).get("colour", True))
+    fields = {
+        "onset": al.onset if colour else g_on[:, :, None],
+        "apex": al.apex if colour else g_ap[:, :, None],
+        "flow": flow,
+        "strain": strain,
+        "landmarks": al.landmarks,
+        "transform": np.stack([al.matrix, al.apex_matrix]).astype(np.float64),
+    }
+    if comps is not None:
+        fields["strain_components"] = comps
+    comp = recipe.get("compose", {})
+    if comp.get("enabled", True):
+        from .stages.compose import compose_regions
+
+        try:
+            fields["ahmsa"] = compose_regions(flow, strain, al.landmarks[1], size=int(comp.get("size", 28)))
+        except StageError:
+            raise
+        except Exception as e:
+            raise StageError("compose", f"five-region composition failed: {e}") from e
+    return {"fields": fields, "n_frames": n_frames}
+
+
+def process_one(sample, recipe: dict, single_thread: bool = False):
+    """Worker entry: ``("ok", key, record)`` or ``("fail", key, Failure)``; never raises for a bad sample."""
+    where = f"sample {sample.key} ({sample.source})"
+    try:
+        vec, _ = parse_aus(sample.aus)
+        out = compute_sample(sample, recipe, single_thread)
+        rec = record_from_sample(sample, out["fields"], vec, out["n_frames"])
+        return ("ok", sample.key, rec)
+    except StageError as e:
+        return ("fail", sample.key, Failure(sample.key, e.stage, f"{where}: {e.reason}"))
+    except MemoryError:
+        raise
+    except Exception as e:  # a library failing on odd input must not kill the batch
+        return ("fail", sample.key, Failure(sample.key, "unexpected", f"{where}: {type(e).__name__}: {e}"))
+
+
+# ----------------------------------------------------------------------------- backends
+
+
+@contextmanager
+def backend_context(backend: str, jobs: int, scheduler: str | None = None):
+    """A joblib backend context: ``loky``/``threading`` locally, ``dask`` or ``ray`` for a cluster."""
+    import joblib
+
+    if backend in ("loky", "threading", "multiprocessing", "sequential"):
+        with joblib.parallel_config(backend=backend, n_jobs=jobs):
+            yield
+        return
+    if backend == "dask":
+        try:
+            from dask.distributed import Client
+        except ImportError:
+            raise RuntimeError("backend 'dask' needs the dask extra: pip install 'mepipe[dask]'") from None
+        if scheduler:
+            client = Client(scheduler)
+        else:
+            client = Client(n_workers=max(1, jobs), threads_per_worker=1, processes=True,
+                            dashboard_address=None, host="127.0.0.1")
+        log.info("dask client: %s", client)
+        try:
+            with joblib.parallel_config(backend="dask"):
+                yield
+        finally:
+            client.close()
+        return
+    if backend == "ray":
+        try:
+            import ray
+            from ray.util.joblib import register_ray
+        except ImportError:
+            raise RuntimeError("backend 'ray' needs the ray extra: pip install 'mepipe[ray]'") from None
+        register_ray()
+        started = False
+        if not ray.is_initialized():
+            ray.init(address=scheduler, num_cpus=None if scheduler else max(1, jobs), include_dashboard=False)
+            started = True
+        try:
+            with joblib.parallel_config(backend="ray", n_jobs=jobs):
+                yield
+        finally:
+            if started:
+                ray.shutdown()
+        return
+    raise ValueError(f"unknown backend {backend!r}: use loky, threading, dask or ray")
+
+
+# ----------------------------------------------------------------------------- driver
+
+
+def preprocess(samples, out, recipe: dict, jobs: int = 1, backend: str = "loky", scheduler: str | None = None,
+               overwrite: bool = False, classes=(), failures=(), progress: bool = True) -> RunSummary:
+    """Run the pipeline on ``samples`` into the cache ``out``; returns a :class:`RunSummary`.
+
+    ``failures`` are problems found before any stage ran (bad annotation rows): they are recorded
+    in the cache's failures table too. Ctrl-C commits what was finished and returns with
+    ``summary.interrupted`` set.
+    """
+    t0 = time.monotonic()
+    out = Path(out)
+    ccfg = recipe.get("cache", {})
+    writer = CacheWriter(out, recipe, recipe_hash(recipe), classes=classes, overwrite=overwrite,
+                         compression=ccfg.get("compression", "gzip"), compression_opts=ccfg.get("compression_opts", 4),
+                         commit_every=ccfg.get("commit_every", 32), commit_seconds=ccfg.get("commit_seconds", 30.0))
+    summary = RunSummary(total=len(samples) + len(failures), out=str(out))
+    keys = [s.key for s in samples]
+    dup = [k for k, n in Counter(keys).items() if n > 1]
+    done = writer.done_keys()
+    todo = []
+    seen = set()
+    for s in samples:
+        if s.key in dup:
+            if s.key not in seen:
+                f = Failure(s.key, "annotation", f"duplicate sample id {s.key}: {keys.count(s.key)} samples share it")
+                summary.failed.append(f)
+                writer.fail(f.key, f.stage, f.reason)
+            seen.add(s.key)
+        elif s.key in done:
+            summary.skipped += 1
+        else:
+            todo.append(s)
+    for f in failures:
+        summary.failed.append(f)
+        writer.fail(f.key, f.stage, f.reason)
+    jobs = max(1, int(jobs or 1))
+    log.info("preprocess: %d to do, %d cached, jobs=%d backend=%s", len(todo), summary.skipped, jobs, backend)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(todo), desc="preprocess", unit="sample", dynamic_ncols=True)
+    try:
+        if jobs == 1 and backend in ("loky", "sequential"):
+            results = (process_one(s, recipe, False) for s in todo)
+            _consume(results, writer, summary, bar)
+        else:
+            import joblib
+
+            with backend_context(backend, jobs, scheduler):
+                par = joblib.Parallel(n_jobs=jobs, return_as="generator_unordered", batch_size=1)
+                results = par(joblib.delayed(process_one)(s, recipe, True) for s in todo)
+                _consume(results, writer, summary, bar)
+    except KeyboardInterrupt:
+        summary.interrupted = True
+    finally:
+        if bar is not None:
+            bar.close()
+        writer.close()
+        summary.seconds = time.monotonic() - t0
+    return summary
+
+
+def _consume(results, writer: CacheWriter, summary: RunSummary, bar) -> None:
+    for status, key, payload in results:
+        if status == "ok":
+            writer.add(payload)
+            summary.done += 1
+        else:
+            writer.fail(payload.key, payload.stage, payload.reason)
+            summary.failed.append(payload)
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(failed=len(summary.failed), refresh=False)
