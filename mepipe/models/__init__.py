@@ -1,1 +1,17 @@
-"""Bundled models (registry: create_model, list_models)."""
+"""Bundled models and their registry (in the manner of timm).
+
+>>> from mepipe.models import create_model, get_config, list_models
+>>> list_models()
+['ahmsa-net', 'facesleuth-cva', 'facesleuth-soa', 'facesleuth-soa-frozen', 'facesleuth-soa-shared', 'resnet18-baseline']
+>>> get_config("ahmsa-net").inputs
+('ahmsa',)
+
+``import mepipe.models`` does not import torch; :func:`create_model` does. Each model is called
+as ``model(**inputs)`` with exactly the cache fields of ``model.config.inputs`` as batched float
+tensors and returns logits ``(B, num_classes)``. See docs/models.md.
+"""
+from __future__ import annotations
+
+from .registry import KNOWN_INPUTS, ModelConfig, create_model, get_config, list_models
+
+__all__ = ["KNOWN_INPUTS", "ModelConfig", "create_model", "get_config", "list_models"]

@@ -1,0 +1,61 @@
+"""Small building blocks shared by the bundled models (pure torch)."""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class LayerNorm2d(nn.Module):
+    """LayerNorm over the channel axis of a ``(B, C, H, W)`` map (each pixel normalised alone)."""
+
+    def __init__(self, channels: int, eps: float = 1e-6):
+        super().__init__()
+        self.norm = nn.LayerNorm(channels, eps=eps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+def check_image(name: str, x, channels: int | None = None) -> torch.Tensor:
+    """Check that ``x`` is a float ``(B, C, H, W)`` tensor (with ``channels`` channels if given)."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"input {name!r} must be a torch.Tensor, got {type(x).__name__}")
+    if x.ndim != 4:
+        raise ValueError(f"input {name!r} must be (B, C, H, W), got shape {tuple(x.shape)}")
+    if channels is not None and x.shape[1] != channels:
+        raise ValueError(f"input {name!r} must have {channels} channels, got shape {tuple(x.shape)}")
+    if not x.is_floating_point():
+        x = x.float()
+    return x
+
+
+def check_aus(x, batch: int, n_aus: int) -> torch.Tensor:
+    """Check that ``x`` is an ``(B, n_aus)`` AU vector and return it as float."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"input 'aus' must be a torch.Tensor, got {type(x).__name__}")
+    if x.shape != (batch, n_aus):
+        raise ValueError(f"input 'aus' must have shape ({batch}, {n_aus}), got {tuple(x.shape)}")
+    return x.float()
+
+
+def resize_to(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Bilinearly resize a ``(B, C, H, W)`` map to ``size x size`` (no-op when already that size).
+
+    Values are not rescaled: a flow field keeps its units of the original pixel grid.
+    """
+    if x.shape[-2:] == (size, size):
+        return x
+    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+
+
+def conv_bn(cin: int, cout: int, k: int, stride: int = 1) -> nn.Sequential:
+    """``k x k`` convolution (no bias, 'same' padding) followed by BatchNorm."""
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2, bias=False), nn.BatchNorm2d(cout)
+    )
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
+    """Number of (trainable) parameters of ``model``."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
