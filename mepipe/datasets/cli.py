@@ -1,0 +1,143 @@
+"""``mepipe datasets``: list supported datasets, compare composite counts, check a dataset copy.
+
+* ``mepipe datasets`` lists each dataset, what its folder must hold and its options;
+* ``mepipe datasets --counts [--dataset X --root R [--annotation F]] ... [--gt combined_3class_gt.csv]``
+  prints the MEGC 2019 composite reference counts beside what the given copies yield;
+* ``mepipe datasets check --dataset X --root R [--annotation F] [--option key=value]`` prints every
+  problem row at once and exits 1 when there is any.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..errors import MepipeError
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    """Add the ``datasets`` command to a ``mepipe`` subparsers object; returns its parser."""
+    p = subparsers.add_parser(
+        "datasets",
+        help="list supported datasets, composite counts, check a dataset copy",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--counts", action="store_true", help="MEGC 2019 composite reference counts beside your copies'")
+    p.add_argument("--dataset", action="append", default=[], help="dataset name (repeat with --root for several)")
+    p.add_argument("--root", action="append", default=[], help="dataset folder (one per --dataset)")
+    p.add_argument("--annotation", action="append", default=[], help="annotation file override (one per --dataset, in order)")
+    p.add_argument("--gt", help="official MEGC 2019 list combined_3class_gt*.csv: count exactly the listed samples")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="adapter option, e.g. apex_rule=max-motion")
+    sub = p.add_subparsers(dest="datasets_command")
+    c = sub.add_parser("check", help="report every problem row of a dataset copy; exit 1 if any")
+    c.add_argument("--dataset", required=True, dest="check_dataset")
+    c.add_argument("--root", required=True, dest="check_root")
+    c.add_argument("--annotation", dest="check_annotation")
+    c.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", dest="check_option")
+    p.set_defaults(func=run)
+    return p
+
+
+def _options(pairs) -> dict:
+    out = {}
+    for item in pairs or []:
+        if "=" not in item:
+            raise MepipeError(f"--option takes KEY=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+def _list(out) -> int:
+    from . import list_datasets
+
+    for info in list_datasets():
+        print(f"{info.name}: {info.description}", file=out)
+        print(f"    expects: {info.expects}", file=out)
+        if info.emotions:
+            print(f"    emotions: {', '.join(info.emotions)}", file=out)
+        if info.options:
+            print(f"    options: {', '.join(info.options)}", file=out)
+    return 0
+
+
+def _counts(args, out) -> int:
+    from ..labels import MEGC2019_CLASSES, MEGC2019_REFERENCE, apply_label_map, count_classes, select_composite
+    from . import load_dataset
+
+    if len(args.dataset) != len(args.root):
+        raise MepipeError("give one --root per --dataset")
+    if args.annotation and len(args.annotation) != len(args.dataset):
+        raise MepipeError("give one --annotation per --dataset (or none)")
+    opts = _options(args.option)
+    yours: dict[str, dict[str, int]] = {}
+    loaded = {}
+    problems = 0
+    for i, (name, root) in enumerate(zip(args.dataset, args.root)):
+        ann = args.annotation[i] if args.annotation else None
+        samples, failures = load_dataset(name, root, ann, **opts)
+        problems += len(failures)
+        loaded[name] = samples
+        if failures:
+            print(f"{name}: {len(samples)} samples read, {len(failures)} rows failed (run `mepipe datasets check`)", file=out)
+    if args.gt and loaded:
+        classes, selected, failures = select_composite(loaded, args.gt)
+        for f in failures:
+            print(f"  {f.reason}", file=out)
+        for s in selected:
+            fam = s.dataset.split("-")[0]
+            yours.setdefault(fam, {c: 0 for c in classes})[classes[s.label]] += 1
+    else:
+        for name, samples in loaded.items():
+            classes, kept = apply_label_map(samples, "megc2019-3class")
+            fam = samples[0].dataset.split("-")[0] if samples else name
+            yours[fam] = count_classes(classes, kept)
+    head = f"{'dataset':<8} {'class':<9} {'reference':>9} {'yours':>7}"
+    print("MEGC 2019 composite (negative/positive/surprise), reference 442 samples", file=out)
+    print(head, file=out)
+    tot_ref = tot_you = 0
+    for ds, ref in MEGC2019_REFERENCE.items():
+        for c in MEGC2019_CLASSES:
+            you = yours.get(ds, {}).get(c)
+            tot_ref += ref[c]
+            tot_you += you or 0
+            print(f"{ds:<8} {c:<9} {ref[c]:>9} {('-' if you is None else you):>7}", file=out)
+    print(f"{'total':<8} {'':<9} {tot_ref:>9} {(tot_you if yours else '-'):>7}", file=out)
+    return 0
+
+
+def _check(args, out) -> int:
+    from . import check_dataset
+
+    failures = check_dataset(args.check_dataset, args.check_root, args.check_annotation, **_options(args.check_option))
+    for f in failures:
+        print(f"{f.key}: {f.reason}", file=out)
+    print(f"{len(failures)} problem row(s)", file=out)
+    return 1 if failures else 0
+
+
+def run(args, out=None) -> int:
+    """Run the parsed ``datasets`` command; returns the exit code. Errors print one line, exit 2."""
+    out = out or sys.stdout
+    try:
+        if getattr(args, "datasets_command", None) == "check":
+            return _check(args, out)
+        if args.counts:
+            return _counts(args, out)
+        return _list(out)
+    except MepipeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+def main(argv=None, out=None) -> int:
+    """Stand-alone entry: ``python -m mepipe.datasets.cli [datasets args]``."""
+    parser = argparse.ArgumentParser(prog="mepipe")
+    sub = parser.add_subparsers(dest="command", required=True)
+    register(sub)
+    args = parser.parse_args(["datasets", *(argv or [])])
+    return args.func(args, out) if out is not None else args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,91 @@
+"""MMEW (Ben et al., 2021, Shandong University): 300 micro-expressions of 36 subjects, 90 fps.
+
+Point ``root`` at the MMEW folder:
+
+* annotation: ``MMEW_Micro_Exp.xlsx`` (override with ``annotation=``). Columns, by header text:
+  Subject, Filename (``S01-01-001``), OnsetFrame, ApexFrame, OffsetFrame, Action Units,
+  Estimated Emotion, remarks.
+* frames: ``Micro_Expression/<emotion>/S01-01-001/15.jpg``; the clip folder is looked up by its
+  name in every emotion folder, so a clip filed under another emotion folder than its sheet
+  emotion is still found (and noted in ``extra``).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import AnnotationError
+from .common import (
+    RowCollector,
+    RowError,
+    check_apex_rule,
+    find_annotation,
+    find_dirs,
+    norm_emotion,
+    parse_frame_number,
+    read_table,
+    resolve_clip,
+)
+
+NAME = "mmew"
+DESCRIPTION = "MMEW: 300 micro-expressions of 36 subjects, 90 fps"
+EMOTIONS = ("anger", "disgust", "fear", "happiness", "others", "sadness", "surprise")
+ANNOTATION_PATTERNS = ("MMEW_Micro_Exp*.xlsx", "MMEW*Micro*.xls*", "MMEW*Micro*.csv")
+EXPECTS = "MMEW_Micro_Exp.xlsx and Micro_Expression/happiness/S01-01-001/15.jpg"
+COLUMNS = {
+    "subject": ("Subject",),
+    "filename": ("Filename", "File name"),
+    "onset": ("OnsetFrame", "Onset Frame", "Onset"),
+    "apex": ("ApexFrame", "Apex Frame", "Apex"),
+    "offset": ("OffsetFrame", "Offset Frame", "Offset"),
+    "aus": ("Action Units", "ActionUnits", "AUs", "AU"),
+    "emotion": ("Estimated Emotion", "Emotion"),
+    "remarks": ("remarks", "remark", "Notes"),
+}
+REQUIRED = ("subject", "filename", "onset", "apex", "offset", "emotion")
+
+
+def _clip_index(root: Path) -> dict[str, Path]:
+    bases = find_dirs(root, ["Micro_Expression", "Micro-Expression", "MicroExpression"], max_depth=3)
+    if not bases:
+        raise AnnotationError(f"no Micro_Expression folder under {root}")
+    out: dict[str, Path] = {}
+    for edir in sorted(p for p in bases[0].iterdir() if p.is_dir()):
+        for clip in sorted(p for p in edir.iterdir() if p.is_dir()):
+            out.setdefault(clip.name.lower(), clip)
+    return out
+
+
+def load(root, annotation=None, *, apex_rule: str = "middle"):
+    """Read MMEW micro-expressions from ``root``. Returns ``(samples, failures)``."""
+    root = Path(root)
+    check_apex_rule(apex_rule)
+    path = find_annotation(root, ANNOTATION_PATTERNS, annotation, what="MMEW annotation")
+    table = read_table(path, COLUMNS, REQUIRED)
+    clips = _clip_index(root)
+    col = RowCollector(NAME, path)
+    cache: dict = {}
+    for rowno, row in table.rows:
+        subject, fname = row["subject"], row["filename"]
+        try:
+            if not subject:
+                raise RowError("subject is empty")
+            folder = clips.get(fname.lower())
+            if folder is None or "/" in fname or "\\" in fname:
+                raise RowError(f"clip folder {fname!r} not found in any emotion folder of Micro_Expression")
+            onset = parse_frame_number(row["onset"], "onset frame")
+            apex = parse_frame_number(row["apex"], "apex frame", required=False)
+            offset = parse_frame_number(row["offset"], "offset frame")
+            extra = {"annotation": path.name, **row["_extra"]}
+            if row.get("remarks"):
+                extra["remarks"] = row["remarks"]
+            if norm_emotion(folder.parent.name) != norm_emotion(row["emotion"]):
+                extra["note"] = f"clip is filed under {folder.parent.name}/ but the sheet says {row['emotion']}"
+            sample = resolve_clip(
+                dataset=NAME, subject=subject, sample_id=fname, folder=folder, onset=onset, apex=apex,
+                offset=offset, emotion=row["emotion"], aus_text=row.get("aus", ""), apex_rule=apex_rule,
+                extra=extra, index_cache=cache,
+            )
+            col.add(rowno, sample)
+        except RowError as e:
+            col.fail(rowno, subject, fname, str(e))
+    return col.result()
