@@ -1,7 +1,7 @@
 """Action-Unit strings to the one 21-AU binary vector used everywhere in mepipe.
 
 Annotation files write AUs in many ways: ``4+7``, ``AU4+AU7``, ``R12``, ``L14+AU1``, ``12?``,
-``A1+B4`` (intensity letters), ``1,2``. :func:`parse_aus` turns any of them into
+``12B+4C`` (intensity letters), ``1,2``. :func:`parse_aus` turns any of them into
 ``(vector, details)``: the vector marks the AUs of :data:`AU_LIST` that are present, and
 ``details`` keeps every token with its side (L/R/B), uncertainty (``?``) and intensity, plus
 AUs outside the list, so nothing is silently dropped.

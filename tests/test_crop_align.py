@@ -1,0 +1,101 @@
+"""dlib crop and MediaPipe alignment on real faces."""
+import numpy as np
+import pytest
+
+from mepipe.errors import StageError
+from mepipe.frames import read_frames, read_image
+from mepipe.stages.align import (ALIGN_DEFAULTS, STABLE_POINTS, Aligner, apply_affine, eye_centres,
+                                 similarity_transform, template_points)
+from mepipe.stages.crop import FaceCropper, square_box
+
+FRONTAL = ["0-f1-su-ph.jpg", "0-f15-hao-ph.jpg", "single_face.jpg"]
+
+
+@pytest.fixture(scope="module")
+def cropper():
+    return FaceCropper()
+
+
+@pytest.fixture(scope="module")
+def aligner():
+    return Aligner()
+
+
+def test_similarity_transform_recovers_known_map():
+    rng = np.random.default_rng(0)
+    src = rng.uniform(0, 100, (6, 2))
+    ang, s, t = 0.3, 1.7, np.array([5.0, -3.0])
+    r = s * np.array([[np.cos(ang), -np.sin(ang)], [np.sin(ang), np.cos(ang)]])
+    m = similarity_transform(src, src @ r.T + t)
+    np.testing.assert_allclose(m, np.hstack([r, t[:, None]]), atol=1e-9)
+
+
+def test_square_box():
+    x0, y0, side = square_box(np.array([[10, 20], [30, 60]], np.float32), 0.25)
+    assert side == pytest.approx(60) and (x0 + side / 2, y0 + side / 2) == pytest.approx((20, 40))
+
+
+@pytest.mark.parametrize("name", FRONTAL)
+def test_aligned_eyes_on_template(faces_dir, cropper, aligner, name):
+    img = read_image(faces_dir / name)
+    crop = cropper.detect(img)
+    assert crop.n_faces == 1 and crop.landmarks68.shape == (68, 2)
+    res = aligner.align(img, img, crop.box)
+    size = ALIGN_DEFAULTS["size"]
+    assert res.onset.shape == (size, size, 3) and res.landmarks.shape == (2, 478, 2)
+    t = template_points(dict(ALIGN_DEFAULTS))
+    want = np.stack([t[[0, 1]].mean(0), t[[2, 3]].mean(0)])  # midpoints of each eye's corners
+    err = np.linalg.norm(eye_centres(res.landmarks[0]) - want, axis=1)
+    assert err.max() < 3.0, err
+    # stable points land on the template (least-squares residual, pixels)
+    resid = np.linalg.norm(res.landmarks[0][list(STABLE_POINTS)] - t, axis=1)
+    assert resid.mean() < 2.0, resid
+    # onset mode: the same frame twice gives identical aligned frames (no false motion)
+    assert np.array_equal(res.onset, res.apex)
+
+
+def test_register_mode_cancels_head_motion(faces_dir, cropper):
+    import cv2
+
+    img = read_image(faces_dir / "single_face.jpg")
+    h, w = img.shape[:2]
+    rot = cv2.getRotationMatrix2D((w / 2, h / 2), 6.0, 1.03)
+    rot[:, 2] += (15, -10)
+    moved = cv2.warpAffine(img, rot, (w, h), borderMode=cv2.BORDER_REPLICATE)
+    box = cropper.detect(img).box
+    on = Aligner({"mode": "onset"}).align(img, moved, box)
+    reg = Aligner({"mode": "register"}).align(img, moved, box)
+    idx = list(STABLE_POINTS)
+
+    def drift(r):
+        return np.linalg.norm(r.landmarks[1][idx] - r.landmarks[0][idx], axis=1).mean()
+
+    assert drift(on) > 4.0, drift(on)  # the head moved
+    assert drift(reg) < 0.15 * drift(on), (drift(reg), drift(on))  # registration removed it
+    # the stored apex transform maps the apex frame's own landmarks consistently
+    lm_frame = Aligner().landmarks(moved, box, "apex")
+    np.testing.assert_allclose(apex := apply_affine(reg.apex_matrix, lm_frame), reg.landmarks[1], atol=1e-3)
+    assert apex.shape == (478, 2)
+
+
+def test_multi_face_takes_largest(faces_dir, cropper):
+    img = read_image(faces_dir / "multi_face.jpg")
+    crop = cropper.detect(img)
+    assert crop.n_faces >= 2
+    with pytest.raises(StageError, match="faces found"):
+        FaceCropper({"multi_face": "fail"}).detect(img)
+
+
+def test_no_face_video_fails_cleanly(faces_dir, cropper):
+    (frame,) = read_frames(faces_dir / "no_face.mp4", [0])
+    with pytest.raises(StageError) as e:
+        cropper.detect(frame)
+    assert e.value.stage == "crop" and "no face" in e.value.reason
+
+
+def test_face_too_small(faces_dir):
+    import cv2
+
+    img = cv2.resize(read_image(faces_dir / "single_face.jpg"), None, fx=0.5, fy=0.5)
+    with pytest.raises(StageError, match="face too small"):
+        FaceCropper({"min_face": 200, "upsample": 1}).detect(img)
