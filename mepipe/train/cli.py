@@ -1,0 +1,105 @@
+"""``mepipe train``: the command-line face of :func:`mepipe.train.run`.
+
+``register(subparsers)`` adds the subcommand to the ``mepipe`` parser; the parsed namespace's
+``func(args)`` runs it and returns the exit status.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+PROTOCOL_CHOICES = ("loso", "lodo", "holdout", "composite")
+SELECT_CHOICES = ("final", "val", "test-best")
+
+
+def _label_map_arg(text: str):
+    """A label-map name, a JSON file or an inline JSON object."""
+    p = Path(text)
+    if text.lstrip().startswith("{"):
+        return json.loads(text)
+    if p.suffix.lower() == ".json":
+        if not p.is_file():
+            raise SystemExit(f"mepipe train: label map file not found: {p}")
+        return json.loads(p.read_text(encoding="utf-8"))
+    if p.suffix.lower() == ".toml":
+        if not p.is_file():
+            raise SystemExit(f"mepipe train: label map file not found: {p}")
+        try:
+            import tomllib
+        except ModuleNotFoundError:  # Python 3.10
+            import tomli as tomllib
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+        return data.get("labels", data)
+    return text
+
+
+def _folds_arg(text: str):
+    out = []
+    for part in text.split(","):
+        part = part.strip()
+        if "-" in part:
+            a, b = part.split("-", 1)
+            out.extend(range(int(a), int(b) + 1))
+        elif part:
+            out.append(int(part))
+    return out
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "train", help="train and evaluate a model on caches (LOSO / LODO / holdout / composite)",
+        description="Train a bundled model on one or more caches under a subject-independent protocol and "
+                    "report accuracy, macro-F1, UF1 and UAR pooled over folds. See docs/training.md.")
+    p.add_argument("caches", nargs="+", help="cache files (.h5) written by `mepipe preprocess`")
+    p.add_argument("--model", required=True, help="model name (see `mepipe models`)")
+    p.add_argument("--protocol", default="loso", choices=PROTOCOL_CHOICES)
+    p.add_argument("--epochs", type=int, default=None, help="default: the model's paper setting")
+    p.add_argument("--batch-size", type=int, default=None, help="default: the model's paper setting")
+    p.add_argument("--lr", type=float, default=None, help="default: the model's paper setting")
+    p.add_argument("--weight-decay", type=float, default=None, help="default: the model's paper setting")
+    p.add_argument("--optimizer", choices=("adam", "adamw", "sgd"), default=None,
+                   help="default: the model's paper setting")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="run folder (default runs/MODEL-PROTOCOL)")
+    p.add_argument("--jobs", type=int, default=1, help="folds trained in parallel (default 1)")
+    p.add_argument("--backend", default="loky", choices=("loky", "multiprocessing", "dask"),
+                   help="joblib backend for --jobs > 1; dask uses the active Client or a loopback LocalCluster")
+    p.add_argument("--select", default="final", choices=SELECT_CHOICES,
+                   help="final (default), val (validation split from training subjects), "
+                        "test-best (OPTIMISTIC: peers' best epoch per test fold)")
+    p.add_argument("--val-fraction", type=float, default=0.2, help="share of training samples for --select val")
+    p.add_argument("--holdout-fraction", type=float, default=0.2, help="test share for --protocol holdout")
+    p.add_argument("--label-map", type=_label_map_arg, default=None,
+                   help="label map name (megc2019-3class, casme2-5class, samm-5class, native), a JSON/TOML "
+                        "file or inline JSON; default: the caches' own classes (composite: megc2019-3class)")
+    p.add_argument("--class-weighting", default="none", choices=("none", "balanced"))
+    p.add_argument("--augment", default="none", choices=("none", "hflip"))
+    p.add_argument("--model-kwargs", type=json.loads, default=None,
+                   help='JSON object passed to the model builder, e.g. \'{"dropout": 0.3}\'')
+    p.add_argument("--folds", type=_folds_arg, default=None,
+                   help="train only these fold indices (e.g. 0-3,7); a later run without it finishes the rest")
+    p.add_argument("--no-resume", dest="resume", action="store_false",
+                   help="retrain every fold even if --out holds finished ones")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=main)
+
+
+def main(args) -> int:
+    from ..errors import MepipeError
+    from .engine import run
+
+    try:
+        res = run(args.caches, args.model, protocol=args.protocol, epochs=args.epochs, batch_size=args.batch_size,
+                  lr=args.lr, device=args.device, seed=args.seed, out=args.out, jobs=args.jobs,
+                  select=args.select, label_map=args.label_map, class_weighting=args.class_weighting,
+                  augment=args.augment, model_kwargs=args.model_kwargs, resume=args.resume,
+                  progress=not args.quiet, backend=args.backend, val_fraction=args.val_fraction,
+                  holdout_fraction=args.holdout_fraction, weight_decay=args.weight_decay,
+                  optimizer=args.optimizer, folds=args.folds)
+    except MepipeError as e:
+        print(f"mepipe train: error: {e}", file=sys.stderr)
+        return 2
+    print(res.table())
+    return 0
