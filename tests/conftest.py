@@ -1,0 +1,41 @@
+"""Shared fixtures: the real faces in ../shared/data/faces and a small preprocessed synthetic set."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+FACES = REPO.parent / "shared" / "data" / "faces"
+
+
+@pytest.fixture(scope="session")
+def faces_dir() -> Path:
+    if not FACES.is_dir():
+        pytest.skip(f"real face media not found at {FACES}")
+    return FACES
+
+
+@pytest.fixture(scope="session")
+def synth_set(tmp_path_factory) -> Path:
+    """A small synthetic micro-expression set on the packaged real faces: returns its manifest."""
+    from mepipe.synth import make_synthetic_set
+
+    out = tmp_path_factory.mktemp("synth")
+    return make_synthetic_set(out / "set", subjects=2, samples_per_subject=4, seed=3, size=192, progress=False)
+
+
+@pytest.fixture(scope="session")
+def synth_cache(synth_set, tmp_path_factory) -> Path:
+    """``synth_set`` preprocessed with the default recipe into one cache."""
+    from mepipe.datasets import read_manifest
+    from mepipe.labels import apply_label_map
+    from mepipe.recipe import load_recipe
+    from mepipe.runner import preprocess
+
+    samples, failures = read_manifest(synth_set, dataset="synth")
+    classes, samples = apply_label_map(samples, "native")
+    out = tmp_path_factory.mktemp("cache") / "synth.h5"
+    summary = preprocess(samples, out, load_recipe("default"), classes=classes, failures=failures, progress=False)
+    assert summary.done == len(samples) and not summary.failed, summary.text()
+    return out
