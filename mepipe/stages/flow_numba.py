@@ -1,0 +1,142 @@
+"""The ``numba`` flow engine: dual TV-L1 in ``mepipe.kernels.tvl1``, and the micro-motion presets.
+
+Importing this module registers the engine; Numba itself is imported when the engine first
+computes, so :func:`get_preset` is cheap to use anywhere.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .flow import register_engine, tvl1_params
+
+#: Named parameter sets (OpenCV names, any engine). ``default``: OpenCV's defaults. ``micro``:
+#: chosen by ``mepipe bench flow --sweep`` (docs/performance.md, "Flow engines") as the fastest
+#: numba setting whose mean EPE on the benchmark set (real faces, 0.5-3 px smooth motion, noise
+#: sigma 1) is no worse than OpenCV's defaults at both 128² and 256²: all 5 pyramid levels but one
+#: warp each, median filtering every 10 iterations, stopping at a mean squared update of 0.02².
+PRESETS: dict[str, dict] = {
+    "default": {},
+    "micro": {"nscales": 5, "warps": 1, "medianFiltering": 5, "epsilon": 0.02, "innerIterations": 10},
+}
+
+
+def list_presets() -> list[str]:
+    return list(PRESETS)
+
+
+def get_preset(name: str) -> dict:
+    """The full TV-L1 parameter dict (OpenCV names) of preset ``name``."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown flow preset {name!r}; available: {', '.join(PRESETS)}")
+    params, _ = tvl1_params(PRESETS[name])
+    return params
+
+
+def validate_params(p: dict) -> None:
+    """Raise ``ValueError`` for TV-L1 parameters the Numba/torch engines cannot use."""
+    for key in ("tau", "lambda", "theta", "epsilon", "scaleStep"):
+        if not np.isfinite(float(p[key])) or float(p[key]) <= 0:
+            raise ValueError(f"TV-L1 parameter {key} must be a positive number, got {p[key]!r}")
+    if not 0 < float(p["scaleStep"]) < 1:
+        raise ValueError(f"TV-L1 parameter scaleStep must be in (0, 1), got {p['scaleStep']!r}")
+    for key in ("nscales", "warps", "innerIterations", "outerIterations"):
+        if int(p[key]) != p[key] or int(p[key]) < 1:
+            raise ValueError(f"TV-L1 parameter {key} must be an integer >= 1, got {p[key]!r}")
+    m = int(p["medianFiltering"])
+    if m != p["medianFiltering"] or m < 0 or (m > 1 and (m % 2 == 0 or m > 9)):
+        raise ValueError(f"TV-L1 parameter medianFiltering must be 0/1 (off) or odd 3..9, got {p['medianFiltering']!r}")
+    if float(p["gamma"]) != 0.0:
+        raise ValueError("TV-L1 parameter gamma (illumination term) must be 0 for the numba and torch engines")
+    if bool(p["useInitialFlow"]):
+        raise ValueError("useInitialFlow is not available in the numba and torch engines (compute() takes no initial flow)")
+
+
+def check_batch(prev: np.ndarray, nxt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Validate a batch of grey uint8 pairs ``(B, H, W)``; returns C-contiguous arrays."""
+    prev, nxt = np.asarray(prev), np.asarray(nxt)
+    if prev.ndim != 3 or nxt.ndim != 3:
+        raise ValueError(f"compute_batch needs (B, H, W) grey frames, got shapes {prev.shape} and {nxt.shape}")
+    if prev.shape != nxt.shape:
+        raise ValueError(f"flow frames differ in size: {prev.shape} vs {nxt.shape}")
+    if prev.dtype != np.uint8 or nxt.dtype != np.uint8:
+        raise ValueError(f"flow frames must be uint8 grey images, got {prev.dtype} and {nxt.dtype}")
+    if prev.shape[1] < 2 or prev.shape[2] < 2:
+        raise ValueError(f"flow frames must be at least 2x2 pixels, got {prev.shape[1:]}")
+    return np.ascontiguousarray(prev), np.ascontiguousarray(nxt)
+
+
+def check_pair(prev: np.ndarray, nxt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Validate one grey uint8 pair ``(H, W)``."""
+    prev, nxt = np.asarray(prev), np.asarray(nxt)
+    if prev.ndim != 2 or nxt.ndim != 2:
+        raise ValueError(f"flow needs two grey (H, W) frames, got shapes {prev.shape} and {nxt.shape}")
+    a, b = check_batch(prev[None], nxt[None])
+    return a[0], b[0]
+
+
+class NumbaTVL1:
+    """Dual TV-L1 flow in Numba (float32, one pair per thread).
+
+    ``compute`` runs one pair on the calling thread; ``compute_batch`` spreads pairs over
+    ``threads`` Numba threads (default: ``numba.get_num_threads()``, itself limited by
+    ``NUMBA_NUM_THREADS``; pass ``threads=1`` when several processes share the cores).
+    """
+
+    name = "numba"
+
+    def __init__(self, threads: int | None = None, **params):
+        self.params, extra = tvl1_params(params)
+        extra.pop("device", None)  # the torch engine's option, accepted so one recipe fits both
+        if extra:
+            raise ValueError(f"unknown TV-L1 parameters for the numba engine: {', '.join(sorted(extra))}")
+        validate_params(self.params)
+        if threads is not None and int(threads) < 1:
+            raise ValueError(f"threads must be >= 1, got {threads!r}")
+        self.threads = None if threads is None else int(threads)
+        self.last_iterations = None
+
+    def _args(self, h: int, w: int):
+        from mepipe.kernels import tvl1 as K
+
+        p = self.params
+        hs, ws = K.pyramid_sizes(h, w, int(p["nscales"]), float(p["scaleStep"]))
+        m = int(p["medianFiltering"])
+        if m > 1:
+            col, med = K.median_network(m)
+        else:
+            col = med = np.zeros((0, 2), dtype=np.int64)
+        return (hs, ws, float(p["tau"]), float(p["lambda"]), float(p["theta"]), int(p["warps"]),
+                float(p["epsilon"]), int(p["innerIterations"]), int(p["outerIterations"]), m, col, med)
+
+    def compute(self, prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
+        """Flow ``(2, H, W)`` float32 from ``prev`` to ``nxt`` (grey uint8, same size), one thread."""
+        from mepipe.kernels import tvl1 as K
+
+        prev, nxt = check_pair(prev, nxt)
+        out = np.empty((2,) + prev.shape, dtype=np.float32)
+        self.last_iterations = int(K.tvl1_pair(prev, nxt, *self._args(*prev.shape), out))
+        return out
+
+    def compute_batch(self, prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
+        """Flows ``(B, 2, H, W)`` float32 for grey uint8 ``(B, H, W)`` pairs, pairs spread over threads."""
+        import numba
+
+        from mepipe.kernels import tvl1 as K
+
+        prev, nxt = check_batch(prev, nxt)
+        b, h, w = prev.shape
+        out = np.empty((b, 2, h, w), dtype=np.float32)
+        if b == 0:
+            return out
+        n = self.threads if self.threads is not None else numba.get_num_threads()
+        n = max(1, min(n, b, numba.config.NUMBA_NUM_THREADS))
+        old = numba.get_num_threads()
+        numba.set_num_threads(n)
+        try:
+            self.last_iterations = K.tvl1_batch(prev, nxt, *self._args(h, w), out)
+        finally:
+            numba.set_num_threads(old)
+        return out
+
+
+register_engine("numba", NumbaTVL1)
