@@ -100,6 +100,8 @@ def cmd_preprocess(args) -> int:
     overrides = {}
     if args.flow_engine:
         overrides.setdefault("flow", {})["engine"] = args.flow_engine
+    if args.flow_preset is not None:
+        overrides.setdefault("flow", {})["preset"] = args.flow_preset
     recipe_name = args.recipe or (args.dataset if args.dataset else "default")
     recipe = load_recipe(recipe_name, overrides or None)
     samples, failures, classes = load_samples(args, recipe)
@@ -223,6 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     pp.add_argument("--out", type=Path, required=True, help="output cache (.h5)")
     pp.add_argument("--recipe", help="bundled recipe name or a .toml path (default: the dataset's, else default)")
     pp.add_argument("--flow-engine", help="override the recipe's flow engine (opencv, numba, torch)")
+    pp.add_argument("--flow-preset", help="override the recipe's flow preset ('micro'; '' for the listed parameters)")
     pp.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     pp.add_argument("--backend", default="loky", choices=["loky", "threading", "dask", "ray"],
                     help="joblib backend for --jobs > 1 (dask/ray for a cluster)")

@@ -42,3 +42,18 @@ def test_engine_registry_and_errors():
     assert e.params["warps"] == 2 and e.params["nscales"] == 5
     with pytest.raises(ValueError, match="differ in size"):
         e.compute(np.zeros((8, 8), np.uint8), np.zeros((8, 9), np.uint8))
+
+
+def test_recipe_preset_wins_over_listed_defaults():
+    from mepipe.recipe import load_recipe
+    from mepipe.stages.flow import PRESETS, engine_from_recipe
+
+    r = load_recipe(overrides={"flow": {"preset": "micro"}})
+    assert r["flow"]["warps"] == 5  # default.toml lists OpenCV's value ...
+    e = engine_from_recipe(r["flow"])
+    assert e.name == "opencv" and all(e.params[k] == v for k, v in PRESETS["micro"].items())  # ... the preset wins
+    assert engine_from_recipe(load_recipe()["flow"]).params["warps"] == 5
+    # explicit API arguments win over a preset
+    assert get_engine("opencv", preset="micro", warps=3).params["warps"] == 3
+    with pytest.raises(ValueError, match="unknown flow preset"):
+        engine_from_recipe({"preset": "turbo"})

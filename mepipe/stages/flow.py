@@ -29,6 +29,29 @@ TVL1_DEFAULTS = {
     "useInitialFlow": False,
 }
 
+#: Named parameter sets (OpenCV names, any engine). ``default``: OpenCV's defaults. ``micro``:
+#: chosen by ``mepipe bench flow --sweep`` (docs/performance.md, "Flow engines") as the fastest
+#: numba setting whose mean EPE on the benchmark set (real faces, 0.5-3 px smooth motion, noise
+#: sigma 1) is no worse than OpenCV's defaults at both 128² and 256²: all 5 pyramid levels but one
+#: warp each, median filtering every 10 iterations, stopping at a mean squared update of 0.02².
+PRESETS: dict[str, dict] = {
+    "default": {},
+    "micro": {"nscales": 5, "warps": 1, "medianFiltering": 5, "epsilon": 0.02, "innerIterations": 10},
+}
+
+
+def list_presets() -> list[str]:
+    return list(PRESETS)
+
+
+def get_preset(name: str) -> dict:
+    """The full TV-L1 parameter dict (OpenCV names) of preset ``name``."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown flow preset {name!r}; available: {', '.join(PRESETS)}")
+    params, _ = tvl1_params(PRESETS[name])
+    return params
+
+
 _ENGINES: dict[str, Callable] = {}
 #: engines provided by other modules, imported on first use
 _LAZY = {"numba": "mepipe.stages.flow_numba", "torch": "mepipe.stages.flow_torch"}
@@ -52,13 +75,35 @@ def tvl1_params(params: dict | None) -> tuple[dict, dict]:
     return out, extra
 
 
-def get_engine(name: str = "opencv", **params):
-    """Build a flow engine by name with TV-L1 parameters (OpenCV names)."""
+def get_engine(name: str = "opencv", preset: str | None = None, **params):
+    """Build a flow engine by name with TV-L1 parameters (OpenCV names).
+
+    ``preset`` (e.g. ``"micro"``, as in a recipe's ``[flow] preset = "micro"``) starts from a named
+    parameter set; parameters given explicitly override it.
+    """
+    if preset:
+        params = {**get_preset(preset), **params}
     if name not in _ENGINES and name in _LAZY:
         importlib.import_module(_LAZY[name])
     if name not in _ENGINES:
         raise ValueError(f"unknown flow engine {name!r}; available: {', '.join(list_engines())}")
     return _ENGINES[name](**params)
+
+
+def engine_from_recipe(flow_section: dict | None):
+    """The engine a recipe's ``[flow]`` section describes.
+
+    ``engine`` names it; ``preset``, when set, replaces the parameters it defines (the recipe lists
+    OpenCV's defaults explicitly, so the preset must win over them); other keys are parameters.
+    """
+    flow = dict(flow_section or {})
+    name = flow.pop("engine", "opencv")
+    preset = flow.pop("preset", "") or ""
+    if preset:
+        if preset not in PRESETS:
+            raise ValueError(f"unknown flow preset {preset!r}; available: {', '.join(PRESETS)}")
+        flow.update(PRESETS[preset])
+    return get_engine(name, **flow)
 
 
 def _check_pair(prev: np.ndarray, nxt: np.ndarray):

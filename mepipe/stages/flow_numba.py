@@ -7,30 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .flow import register_engine, tvl1_params
-
-#: Named parameter sets (OpenCV names, any engine). ``default``: OpenCV's defaults. ``micro``:
-#: chosen by ``mepipe bench flow --sweep`` (docs/performance.md, "Flow engines") as the fastest
-#: numba setting whose mean EPE on the benchmark set (real faces, 0.5-3 px smooth motion, noise
-#: sigma 1) is no worse than OpenCV's defaults at both 128² and 256²: all 5 pyramid levels but one
-#: warp each, median filtering every 10 iterations, stopping at a mean squared update of 0.02².
-PRESETS: dict[str, dict] = {
-    "default": {},
-    "micro": {"nscales": 5, "warps": 1, "medianFiltering": 5, "epsilon": 0.02, "innerIterations": 10},
-}
-
-
-def list_presets() -> list[str]:
-    return list(PRESETS)
-
-
-def get_preset(name: str) -> dict:
-    """The full TV-L1 parameter dict (OpenCV names) of preset ``name``."""
-    if name not in PRESETS:
-        raise ValueError(f"unknown flow preset {name!r}; available: {', '.join(PRESETS)}")
-    params, _ = tvl1_params(PRESETS[name])
-    return params
-
+from .flow import PRESETS, get_preset, list_presets, register_engine, tvl1_params  # noqa: F401 (re-exported)
 
 def validate_params(p: dict) -> None:
     """Raise ``ValueError`` for TV-L1 parameters the Numba/torch engines cannot use."""
