@@ -71,6 +71,21 @@ def _str_dtype():
     return _h5py().string_dtype("utf-8")
 
 
+def safe_text(value) -> str:
+    """``value`` as a string HDF5 can store as UTF-8: bytes of a non-UTF-8 file name become ``\\xNN``."""
+    s = str(value)
+    try:
+        s.encode("utf-8")
+        return s
+    except UnicodeEncodeError:
+        pass
+    try:
+        raw = s.encode("utf-8", "surrogateescape")  # a path read from a non-UTF-8 file system
+    except UnicodeEncodeError:
+        raw = s.encode("utf-8", "backslashreplace")
+    return raw.decode("utf-8", "backslashreplace")
+
+
 def _decode(arr) -> list[str]:
     return [x.decode("utf-8") if isinstance(x, bytes) else str(x) for x in arr]
 
@@ -174,18 +189,26 @@ class Spool:
         arrays["aus"] = rec.aus
         arrays["meta"] = np.frombuffer(json.dumps(rec.meta).encode("utf-8"), dtype=np.uint8)
         tmp = self.dir / f".{name}.{os.getpid()}.tmp"
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.dir / f"{name}.npz")
+        try:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, **arrays)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.dir / f"{name}.npz")
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            raise CacheError(f"cannot write the spool file of sample {rec.key} in {self.dir}: {e}") from e
 
     def put_failure(self, key: str, stage: str, reason: str) -> None:
         self._ensure()
         name = _spool_name(key)
         tmp = self.dir / f".{name}.{os.getpid()}.ftmp"
-        tmp.write_text(json.dumps({"key": key, "stage": stage, "reason": reason}), encoding="utf-8")
-        os.replace(tmp, self.dir / f"{name}.fail.json")
+        try:
+            tmp.write_text(json.dumps({"key": key, "stage": stage, "reason": reason}), encoding="utf-8")
+            os.replace(tmp, self.dir / f"{name}.fail.json")
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            raise CacheError(f"cannot write the spool record of failed sample {key} in {self.dir}: {e}") from e
 
     def records(self):
         """Yield ``(path, SampleRecord)`` for every spooled sample (unreadable files are skipped)."""
@@ -214,7 +237,7 @@ class Spool:
             yield p, d
 
     def keys(self) -> set[str]:
-        return {rec.key for _, rec in self.records()}
+        return {safe_text(rec.key) for _, rec in self.records()}
 
     def clear(self) -> None:
         if self.dir.is_dir():
@@ -258,8 +281,7 @@ class CacheWriter:
         parent = self.path.parent if str(self.path.parent) else Path(".")
         if not parent.exists():
             raise CacheError(f"output folder does not exist: {parent}")
-        if not os.access(parent, os.W_OK):
-            raise CacheError(f"output folder is not writable: {parent}")
+        _check_writable(parent)
         for tmp in parent.glob(self.path.name + ".tmp-*"):
             tmp.unlink(missing_ok=True)  # a commit killed before its rename
         self.spool.cleanup_temp()
@@ -342,10 +364,21 @@ class CacheWriter:
         try:
             if self.path.exists():
                 shutil.copyfile(self.path, tmp)
+            # HDF5 does not survive a failing write (it can crash the process when the file is
+            # closed), so make sure first that the room the appended samples need is there
+            _reserve(tmp, sum(p.stat().st_size + 65536 for p, _ in recs) + 65536 * len(fails) + (1 << 20))
             added = self._append(tmp, [r for _, r in recs], [d for _, d in fails])
             _fsync_file(tmp)
             os.replace(tmp, self.path)
             _fsync_dir(self.path.parent)
+        except CacheError:
+            tmp.unlink(missing_ok=True)
+            raise
+        except Exception as e:  # disk full, file size limit, I/O error: the cache file was not touched
+            tmp.unlink(missing_ok=True)
+            kept = f"; {len(recs)} finished sample(s) stay spooled in {self.spool.dir} and are committed by the next run"
+            raise CacheError(f"cannot write cache {self.path} ({type(e).__name__}: {e}); the existing cache is "
+                             f"unchanged{kept if recs else ''}") from e
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
@@ -405,8 +438,8 @@ class CacheWriter:
             existing = set(_decode(f["meta/key"][:]))
             new = []
             for r in recs:
-                if r.key not in existing:
-                    existing.add(r.key)
+                if safe_text(r.key) not in existing:
+                    existing.add(safe_text(r.key))
                     new.append(r)
             n0 = f["meta/key"].shape[0]
             n1 = n0 + len(new)
@@ -424,6 +457,8 @@ class CacheWriter:
                     ds = f["meta"][col]
                     ds.resize(n1, axis=0)
                     vals = [r.meta.get(col, "" if kind == "str" else -1) for r in new]
+                    if kind == "str":
+                        vals = [safe_text(v) for v in vals]
                     ds[n0:n1] = np.asarray(vals, dtype=object if kind == "str" else np.int64)
                 aus = f["meta/aus"]
                 aus.resize(n1, axis=0)
@@ -432,13 +467,13 @@ class CacheWriter:
             fg = f["failures"]
             old = dict(zip(_decode(fg["key"][:]), zip(_decode(fg["stage"][:]), _decode(fg["reason"][:]))))
             for d in fails:
-                old[d["key"]] = (d["stage"], d["reason"])
+                old[safe_text(d["key"])] = (d["stage"], d["reason"])
             merged = {k: v for k, v in old.items() if k not in existing}
             for j, col in enumerate(FAILURE_COLUMNS):
                 vals = list(merged) if col == "key" else [v[j - 1] for v in merged.values()]
                 fg[col].resize(len(vals), axis=0)
                 if vals:
-                    fg[col][:] = np.asarray(vals, dtype=object)
+                    fg[col][:] = np.asarray([safe_text(v) for v in vals], dtype=object)
             f.attrs["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
             f.attrs["n_samples"] = n1
         return len(new)
@@ -449,6 +484,31 @@ class CacheWriter:
         if not any(self.spool.dir.glob("*.npz")) and not any(self.spool.dir.glob("*.fail.json")):
             stamp.unlink(missing_ok=True)
             self.spool.cleanup_temp()
+
+
+def _reserve(path: Path, nbytes: int) -> None:
+    """Check that ``path`` can grow by ``nbytes`` (disk space, file size limit); raises OSError if not."""
+    existed = path.exists()
+    with open(path, "ab") as fh:
+        size = fh.seek(0, os.SEEK_END)
+        try:
+            os.posix_fallocate(fh.fileno(), size, nbytes)
+        finally:
+            os.ftruncate(fh.fileno(), size)
+    if not existed:
+        path.unlink()
+
+
+def _check_writable(folder: Path) -> None:
+    """Create and remove a file in ``folder``: permission bits alone do not tell (root, read-only mounts)."""
+    import tempfile
+
+    try:
+        fd, name = tempfile.mkstemp(prefix=".mepipe-write-test-", dir=folder)
+    except OSError as e:
+        raise CacheError(f"output folder is not writable: {folder} ({e.strerror or e})") from None
+    os.close(fd)
+    os.unlink(name)
 
 
 def check_schema(attrs: dict, path) -> None:

@@ -28,7 +28,7 @@ log = logging.getLogger("mepipe")
 def load_samples(args, recipe: dict):
     """Samples, pre-stage failures and class names for ``preprocess`` (manifest or dataset adapter)."""
     from .datasets import load_dataset, load_from_recipe, read_manifest
-    from .labels import labels_from_recipe, select_composite
+    from .labels import label_for_run, labels_from_recipe, select_composite
 
     if args.manifest:
         samples, failures = read_manifest(args.manifest, dataset=args.dataset_name,
@@ -53,44 +53,12 @@ def load_samples(args, recipe: dict):
         classes, samples, extra = select_composite({args.dataset: samples}, gt)
         failures += list(extra)
     else:
-        classes, samples, extra = label_samples(samples, labels_from_recipe(recipe))
+        classes, samples, extra, excluded = label_for_run(samples, labels_from_recipe(recipe))
         failures += extra
+        if excluded:
+            print(f"excluded by the label map (not failures): "
+                  f"{', '.join(f'{k} {v}' for k, v in sorted(excluded.items()))}", file=sys.stderr)
     return samples, failures, classes
-
-
-def label_samples(samples, spec):
-    """Labels by a label map, one sample at a time. Returns ``(classes, kept, failures)``.
-
-    A sample whose emotion the map cannot place is not kept: it is recorded as a failure with
-    stage ``annotation`` (so it shows in the cache's failures table) and the batch goes on. Under
-    ``native`` every emotion found is a class; a sample with no emotion at all is kept with
-    label -1 (unlabelled).
-    """
-    import dataclasses
-
-    from .errors import Failure
-    from .labels import LabelMapError, class_of, norm, resolve_spec
-
-    samples = list(samples)
-    r = resolve_spec(spec, samples)
-    idx = {c: i for i, c in enumerate(r["classes"])}
-    name = spec if isinstance(spec, str) else "of the recipe"
-    kept, failures = [], []
-    for s in samples:
-        if spec == "native" and not norm(s.emotion):
-            kept.append(dataclasses.replace(s, label=-1, extra=dict(s.extra)))
-            continue
-        try:
-            c = class_of(s, r)
-        except LabelMapError as e:
-            c, why = None, str(e)
-        else:
-            why = f"emotion {s.emotion!r} has no class in label map {name} {r['classes']}"
-        if c is None:
-            failures.append(Failure(s.key, "annotation", f"sample {s.key} ({s.source}): {why}; sample left out"))
-            continue
-        kept.append(dataclasses.replace(s, label=idx[c], extra=dict(s.extra)))
-    return list(r["classes"]), kept, failures
 
 
 def cmd_preprocess(args) -> int:

@@ -172,6 +172,38 @@ def apply_label_map(samples, spec):
     return list(r["classes"]), kept
 
 
+def label_for_run(samples, spec):
+    """Labels for a preprocessing run: ``(classes, kept, failures, excluded)``.
+
+    - a sample the map drops on purpose (e.g. ``others`` under ``megc2019-3class``) is excluded
+      and counted in ``excluded`` (a dict class -> count), not reported as a failure;
+    - a sample whose emotion the map cannot place (``drop_unmapped = false``) is a
+      ``Failure(stage="annotation")`` naming the sample, and the batch goes on;
+    - under ``native`` a sample with no emotion is kept, unlabelled (label -1).
+    """
+    from .errors import Failure
+
+    samples = list(samples)
+    r = resolve_spec(spec, samples)
+    idx = {c: i for i, c in enumerate(r["classes"])}
+    kept, failures, excluded = [], [], {}
+    for s in samples:
+        if spec == "native" and not norm(s.emotion):
+            kept.append(dataclasses.replace(s, label=-1, extra=dict(s.extra)))
+            continue
+        try:
+            c = class_of(s, r)
+        except LabelMapError as e:
+            failures.append(Failure(s.key, "annotation", f"sample {s.key} ({s.source}): {e}; sample left out"))
+            continue
+        if c is None:
+            k = s.emotion or "(no emotion)"
+            excluded[k] = excluded.get(k, 0) + 1
+            continue
+        kept.append(dataclasses.replace(s, label=idx[c], extra=dict(s.extra)))
+    return list(r["classes"]), kept, failures, excluded
+
+
 def labels_from_recipe(recipe: dict):
     """The label-map spec of a recipe's ``[labels]`` section (``map = "name"`` or inline classes/map)."""
     sec = dict(recipe.get("labels", {}) or {})

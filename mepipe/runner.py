@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .aus import parse_aus
-from .cache import CacheWriter, record_from_sample
+from .cache import CacheWriter, record_from_sample, safe_text
 from .errors import Failure, StageError
 from .recipe import recipe_hash
 
@@ -79,15 +79,13 @@ def _stages(recipe: dict, single_thread: bool):
     if _STATE.get("hash") != h:
         from .stages.align import Aligner
         from .stages.crop import FaceCropper
-        from .stages.flow import get_engine
+        from .stages.flow import engine_from_recipe
 
         if single_thread:
             _limit_threads()
-        flow = dict(recipe.get("flow", {}))
-        engine_name = flow.pop("engine", "opencv")
         _STATE.clear()
         _STATE.update(hash=h, cropper=FaceCropper(recipe.get("crop")), aligner=Aligner(recipe.get("align")),
-                      engine=get_engine(engine_name, **flow))
+                      engine=engine_from_recipe(recipe.get("flow")))
     return _STATE["cropper"], _STATE["aligner"], _STATE["engine"]
 
 
@@ -246,11 +244,16 @@ def preprocess(samples, out, recipe: dict, jobs: int = 1, backend: str = "loky",
                 summary.failed.append(f)
                 writer.fail(f.key, f.stage, f.reason)
             seen.add(s.key)
-        elif s.key in done:
+        elif safe_text(s.key) in done:
             summary.skipped += 1
         else:
             todo.append(s)
-    for f in failures:
+    sample_keys = set(keys)
+    for n, f in enumerate(failures, start=2):
+        if f.key in sample_keys:
+            # e.g. a duplicate row whose first occurrence is kept: under the sample's own key the
+            # failure would vanish from the failures table once that sample is cached
+            f = Failure(f"{f.key}#{n}", f.stage, f.reason)
         summary.failed.append(f)
         writer.fail(f.key, f.stage, f.reason)
     jobs = max(1, int(jobs or 1))
@@ -260,6 +263,7 @@ def preprocess(samples, out, recipe: dict, jobs: int = 1, backend: str = "loky",
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(todo), desc="preprocess", unit="sample", dynamic_ncols=True)
+    failing = False
     try:
         if jobs == 1 and backend in ("loky", "sequential"):
             results = (process_one(s, recipe, False) for s in todo)
@@ -268,17 +272,45 @@ def preprocess(samples, out, recipe: dict, jobs: int = 1, backend: str = "loky",
             import joblib
 
             with backend_context(backend, jobs, scheduler):
-                par = joblib.Parallel(n_jobs=jobs, return_as="generator_unordered", batch_size=1)
-                results = par(joblib.delayed(process_one)(s, recipe, True) for s in todo)
+                results = _parallel_results(todo, recipe, jobs)
                 _consume(results, writer, summary, bar)
     except KeyboardInterrupt:
         summary.interrupted = True
+    except BaseException:
+        failing = True
+        raise
     finally:
         if bar is not None:
             bar.close()
-        writer.close()
+        try:
+            writer.close()
+        except Exception as e:
+            if not failing:
+                raise
+            # the first error (e.g. disk full) is the one to report; this one follows from it
+            log.warning("final commit after the error failed too: %s", e)
         summary.seconds = time.monotonic() - t0
     return summary
+
+
+def _parallel_results(todo, recipe: dict, jobs: int):
+    """Results of ``process_one`` on the active joblib backend, yielded as they finish.
+
+    Backends without generator output (ray's) run in chunks of ``4 * jobs`` samples, so that
+    finished samples still reach the spool and the cache while the batch goes on.
+    """
+    import joblib
+    from joblib.parallel import get_active_backend
+
+    active, _ = get_active_backend()
+    if getattr(active, "supports_return_generator", False):
+        par = joblib.Parallel(n_jobs=jobs, return_as="generator_unordered", batch_size=1)
+        yield from par(joblib.delayed(process_one)(s, recipe, True) for s in todo)
+        return
+    chunk = 4 * jobs
+    with joblib.Parallel(n_jobs=jobs, return_as="list", batch_size=1) as par:
+        for i in range(0, len(todo), chunk):
+            yield from par(joblib.delayed(process_one)(s, recipe, True) for s in todo[i:i + chunk])
 
 
 def _consume(results, writer: CacheWriter, summary: RunSummary, bar) -> None:
