@@ -99,3 +99,15 @@ def test_face_too_small(faces_dir):
     img = cv2.resize(read_image(faces_dir / "single_face.jpg"), None, fx=0.5, fy=0.5)
     with pytest.raises(StageError, match="face too small"):
         FaceCropper({"min_face": 200, "upsample": 1}).detect(img)
+
+
+def test_cnn_detector_agrees_with_hog(faces_dir):
+    import cv2
+
+    img = cv2.resize(read_image(faces_dir / "single_face.jpg"), None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+    hog = FaceCropper({"detector": "hog", "upsample": 1}).detect(img)
+    cnn = FaceCropper({"detector": "cnn", "upsample": 0}).detect(img)
+    # the box comes from the 68 landmarks, so both detectors give nearly the same crop
+    assert np.abs(np.array(hog.box) - np.array(cnn.box)).max() < 4, (hog.box, cnn.box)
+    with pytest.raises(ValueError, match="unknown face detector"):
+        FaceCropper({"detector": "yolo"}).detect(img)
