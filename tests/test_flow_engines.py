@@ -166,7 +166,9 @@ def test_bench_flow_cli_writes_json_and_table(tmp_path, capsys):
     engines = {(r["engine"], r["preset"]) for r in res["rows"]}
     assert engines == {("opencv", "default"), ("numba", "micro")}
     for r in res["rows"]:
-        assert 0 < r["epe"] < 1.0 and r["pairs_per_s"] > 0 and r["batch_vs_single_max_abs"] == 0.0
+        # OpenCV's threaded TV-L1 is not bitwise repeatable (seen: 3e-6 px); numba's batch is bit-exact
+        # (test_batch_equals_single), so here only float noise is allowed
+        assert 0 < r["epe"] < 1.0 and r["pairs_per_s"] > 0 and r["batch_vs_single_max_abs"] < 1e-4
     assert "× OpenCV defaults" in (tmp_path / "flow.md").read_text()
     assert "pairs/s vs OpenCV defaults" in capsys.readouterr().out
 

@@ -21,15 +21,13 @@ from pathlib import Path
 
 from ..errors import AnnotationError
 from .common import (
-    RowCollector,
-    RowError,
-    check_apex_rule,
-    child_dir,
-    find_annotation,
-    parse_frame_number,
-    read_table,
-    resolve_clip,
-    subject_dir,
+    collect_rows,
+    numbered_subject_label,
+    read_annotation,
+    row_frames,
+    sheet_extra,
+    sheet_sample,
+    subject_clip_dir,
 )
 
 NAME = "casme2"
@@ -87,31 +85,18 @@ def frames_root(root: Path, frames: str = "auto") -> Path:
 def load(root, annotation=None, *, frames: str = "auto", apex_rule: str = "middle"):
     """Read CASME II from ``root``. Returns ``(samples, failures)``; one Failure per bad row."""
     root = Path(root)
-    check_apex_rule(apex_rule)
-    path = find_annotation(root, ANNOTATION_PATTERNS, annotation, what="CASME II coding")
-    table = read_table(path, COLUMNS, REQUIRED)
+    path, table = read_annotation(
+        root, annotation, ANNOTATION_PATTERNS, COLUMNS, REQUIRED, what="CASME II coding", apex_rule=apex_rule
+    )
     fr = frames_root(root, frames)
-    col = RowCollector(NAME, path)
     cache: dict = {}
-    for rowno, row in table.rows:
-        subj_raw, fname = row["subject"], row["filename"]
-        subject = f"sub{int(subj_raw):02d}" if subj_raw.isdigit() else subj_raw
-        try:
-            sdir = subject_dir(fr, subj_raw, root, prefixes=("sub",), widths=(2, 1, 3))
-            subject = sdir.name
-            folder = child_dir(sdir, fname, root, what="clip")
-            onset = parse_frame_number(row["onset"], "onset frame")
-            apex = parse_frame_number(row["apex"], "apex frame", required=False)
-            offset = parse_frame_number(row["offset"], "offset frame", required=False)
-            extra = {"annotation": path.name, **row["_extra"]}
-            if apex is None:
-                extra["apex_cell"] = row["apex"] or "(blank)"
-            sample = resolve_clip(
-                dataset=NAME, subject=subject, sample_id=fname, folder=folder, onset=onset, apex=apex,
-                offset=offset, emotion=row["emotion"], aus_text=row.get("aus", ""), apex_rule=apex_rule,
-                extra=extra, index_cache=cache,
-            )
-            col.add(rowno, sample)
-        except RowError as e:
-            col.fail(rowno, subject, fname, str(e))
-    return col.result()
+
+    def build(row, ref):
+        folder = subject_clip_dir(fr, row, ref, root, prefixes=("sub",), widths=(2, 1, 3))
+        numbers = row_frames(row, offset_required=False)
+        extra = sheet_extra(path, row)
+        if numbers[1] is None:
+            extra["apex_cell"] = row["apex"] or "(blank)"
+        return sheet_sample(NAME, ref, row, folder, numbers, extra, apex_rule=apex_rule, cache=cache)
+
+    return collect_rows(NAME, path, table.rows, build, numbered_subject_label("sub{:02d}"))

@@ -20,15 +20,14 @@ from pathlib import Path
 
 from ..errors import AnnotationError
 from .common import (
-    RowCollector,
     RowError,
-    check_apex_rule,
     child_dir,
-    find_annotation,
+    collect_rows,
     norm_header,
-    parse_frame_number,
-    read_table,
-    resolve_clip,
+    read_annotation,
+    row_frames,
+    sheet_extra,
+    sheet_sample,
     _walk,
 )
 
@@ -74,9 +73,10 @@ def _subject_dirs(root: Path) -> dict[str, Path]:
 def load(root, annotation=None, *, modality: str = "color", apex_rule: str = "middle"):
     """Read CAS(ME)^3 part A micro-expressions from ``root``. Returns ``(samples, failures)``."""
     root = Path(root)
-    check_apex_rule(apex_rule)
-    path = find_annotation(root, ANNOTATION_PATTERNS, annotation, max_depth=5, what="CAS(ME)^3 part A label")
-    table = read_table(path, COLUMNS, REQUIRED)
+    path, table = read_annotation(
+        root, annotation, ANNOTATION_PATTERNS, COLUMNS, REQUIRED,
+        what="CAS(ME)^3 part A label", apex_rule=apex_rule, max_depth=5,
+    )
     subjects = _subject_dirs(root)
     if not subjects:
         raise AnnotationError(f"no CAS(ME)^3 subject folders (spNO.1 ...) under {root}")
@@ -99,35 +99,26 @@ def load(root, annotation=None, *, modality: str = "color", apex_rule: str = "mi
 
         for k, (n, r) in enumerate(sorted(members, key=onset_key), start=1):
             ids[n] = f"{r['filename']}_{k}"
-    col = RowCollector(NAME, path)
     cache: dict = {}
-    for rowno, row in rows:
-        subject, fname = row["subject"], row["filename"]
-        sid = ids[rowno]
-        try:
-            sdir = subjects.get(subject.lower())
-            if sdir is None:
-                raise RowError(f"subject folder {subject!r} not found under {root}")
-            folder = child_dir(sdir, fname, root, what="video")
-            mod = next((c for c in folder.iterdir() if c.is_dir() and c.name.lower() == modality.lower()), None)
-            if mod is not None:
-                folder = mod
-            elif any(c.is_dir() for c in folder.iterdir()):
-                raise RowError(f"no {modality!r} folder in {folder}")
-            onset = parse_frame_number(row["onset"], "onset frame")
-            apex = parse_frame_number(row["apex"], "apex frame", required=False)
-            offset = parse_frame_number(row["offset"], "offset frame")
-            extra = {"annotation": path.name, "filename": fname, **row["_extra"]}
-            if row.get("objective"):
-                extra["objective_class"] = row["objective"]
-            if sid != fname:
-                extra["note"] = f"one of {len(groups[(subject.lower(), fname.lower())])} expressions in video {subject}/{fname}"
-            sample = resolve_clip(
-                dataset=NAME, subject=subject, sample_id=sid, folder=folder, onset=onset, apex=apex,
-                offset=offset, emotion=row["emotion"], aus_text=row.get("aus", ""), apex_rule=apex_rule,
-                extra=extra, index_cache=cache,
-            )
-            col.add(rowno, sample)
-        except RowError as e:
-            col.fail(rowno, subject, sid, str(e))
-    return col.result()
+
+    def build(row, ref):
+        subject, fname = ref.subject, row["filename"]
+        sdir = subjects.get(subject.lower())
+        if sdir is None:
+            raise RowError(f"subject folder {subject!r} not found under {root}")
+        folder = child_dir(sdir, fname, root, what="video")
+        mod = next((c for c in folder.iterdir() if c.is_dir() and c.name.lower() == modality.lower()), None)
+        if mod is not None:
+            folder = mod
+        elif any(c.is_dir() for c in folder.iterdir()):
+            raise RowError(f"no {modality!r} folder in {folder}")
+        numbers = row_frames(row)
+        extra = sheet_extra(path, row, filename=fname)
+        if row.get("objective"):
+            extra["objective_class"] = row["objective"]
+        if ref.sample_id != fname:
+            n = len(groups[(subject.lower(), fname.lower())])
+            extra["note"] = f"one of {n} expressions in video {subject}/{fname}"
+        return sheet_sample(NAME, ref, row, folder, numbers, extra, apex_rule=apex_rule, cache=cache)
+
+    return collect_rows(NAME, path, rows, build, lambda rowno, row: (row["subject"], ids[rowno]))

@@ -8,6 +8,8 @@
 * turning a dataset's frame *numbers* (``img46.jpg`` is 46) into 0-based *positions* in the
   numerically sorted frame list, and checking onset/apex/offset against the frames on disk;
 * the apex rules used where a dataset gives no apex (``middle`` and ``max-motion``).
+* the row loop the sheet adapters share: each row becomes a Sample or one Failure naming the
+  file, the row and the sample (:func:`collect_rows`, :func:`row_frames`, :func:`sheet_sample`).
 
 Strings read from annotation files are data only: they are never evaluated, and any path built
 from them is checked to stay inside the dataset root.
@@ -63,25 +65,36 @@ def is_missing(text: str) -> bool:
     return clean_cell(text).lower() in MISSING
 
 
-def parse_frame_number(value, column: str, *, required: bool = True, negative_is_missing: bool = False):
+def parse_frame_number(
+    value, column: str, *, required: bool = True, negative_is_missing: bool = False, index: bool = False
+):
     """Parse a frame-number cell. Blank or ``/`` give ``None`` (or RowError when ``required``).
 
     Accepts ``46``, ``46.0``, ``" 46 "``; refuses fractions, text and negatives (SAMM writes
-    ``-1`` for an unknown apex: pass ``negative_is_missing=True`` there).
+    ``-1`` for an unknown apex: pass ``negative_is_missing=True`` there). With ``index=True`` the
+    value is a 0-based frame index from a manifest: only an empty cell is missing (``/`` and
+    ``nan`` are refused as not a number) and the messages speak of a frame index.
     """
-    s = clean_cell(value)
-    if s.lower() in MISSING:
+    if index:
+        s = str(value or "").strip()
+        blank = s == ""
+    else:
+        s = clean_cell(value)
+        blank = s.lower() in MISSING
+    if blank:
         if required:
             raise RowError(f"{column} is empty")
         return None
+    kind = "frame index" if index else "frame number"
+    not_a_number = f"{column} is not a {'number' if index else kind}: {s!r}"
     try:
         f = float(s)
     except ValueError:
-        raise RowError(f"{column} is not a frame number: {s!r}") from None
+        raise RowError(not_a_number) from None
     if math.isnan(f) or math.isinf(f):
-        raise RowError(f"{column} is not a frame number: {s!r}")
+        raise RowError(not_a_number)
     if not f.is_integer():
-        raise RowError(f"{column} is not a whole frame number: {s!r}")
+        raise RowError(f"{column} is not a whole {kind}: {s!r}")
     if f < 0:
         if negative_is_missing:
             if required:
@@ -546,6 +559,16 @@ def check_apex_rule(rule: str) -> str:
     return rule
 
 
+def read_annotation(
+    root: Path, annotation, patterns, columns, required, *, what: str, apex_rule: str, max_depth: int = 4
+):
+    """Check ``apex_rule``, then find the annotation file (:func:`find_annotation`) and read its
+    table (:func:`read_table`). Returns ``(path, table)``."""
+    check_apex_rule(apex_rule)
+    path = find_annotation(root, patterns, annotation, max_depth=max_depth, what=what)
+    return path, read_table(path, columns, required)
+
+
 # ---------------------------------------------------------------------------------------------
 # row loop
 
@@ -578,3 +601,77 @@ class RowCollector:
         if not self.samples and not self.failures:
             raise AnnotationError(f"annotation file has no data rows: {self.path}")
         return self.samples, self.failures
+
+
+@dataclass
+class RowRef:
+    """The subject and sample id naming an annotation row in a Failure."""
+
+    subject: str
+    sample_id: str
+
+
+def collect_rows(dataset: str, path: Path, rows, build, label=None):
+    """``(samples, failures)`` from the rows of annotation file ``path``: ``build(row, ref)`` gives
+    the Sample of each ``(rowno, row)`` or raises RowError, which becomes a Failure named by ``ref``.
+
+    ``ref`` starts as ``RowRef(*label(rowno, row))`` (by default the subject and filename cells);
+    ``build`` may update it once it knows better, e.g. to the subject folder's name.
+    """
+    col = RowCollector(dataset, path)
+    for rowno, row in rows:
+        ref = RowRef(*label(rowno, row)) if label else RowRef(row["subject"], row["filename"])
+        try:
+            col.add(rowno, build(row, ref))
+        except RowError as e:
+            col.fail(rowno, ref.subject, ref.sample_id, str(e))
+    return col.result()
+
+
+def numbered_subject_label(template: str):
+    """A ``label`` for :func:`collect_rows`: a subject cell holding a number is written with
+    ``template`` (``"sub{:02d}"`` makes ``1`` ``sub01``), other subjects as they stand; the sample
+    id is the filename cell."""
+
+    def label(rowno, row):
+        subject = row["subject"]
+        return (template.format(int(subject)) if subject.isdigit() else subject), row["filename"]
+
+    return label
+
+
+def subject_clip_dir(base: Path, row, ref: RowRef, root: Path, *, prefixes, widths) -> Path:
+    """The clip folder of an annotation row: the subject's folder under ``base`` (:func:`subject_dir`),
+    then the folder named by the row's filename cell. ``ref.subject`` becomes the subject folder's name."""
+    sdir = subject_dir(base, row["subject"], root, prefixes=prefixes, widths=widths)
+    ref.subject = sdir.name
+    return child_dir(sdir, row["filename"], root, what="clip")
+
+
+def row_frames(row, *, offset_required: bool = True, negative_apex_is_missing: bool = False):
+    """The ``(onset, apex, offset)`` frame numbers of an annotation row; a missing apex is ``None``."""
+    onset = parse_frame_number(row["onset"], "onset frame")
+    apex = parse_frame_number(
+        row.get("apex", ""), "apex frame", required=False, negative_is_missing=negative_apex_is_missing
+    )
+    offset = parse_frame_number(row["offset"], "offset frame", required=offset_required)
+    return onset, apex, offset
+
+
+def sheet_extra(path: Path, row, **fields) -> dict:
+    """A sample's ``extra`` from an annotation row: the annotation file name, ``fields``, then the
+    sheet's unmapped columns."""
+    return {"annotation": path.name, **fields, **row["_extra"]}
+
+
+def sheet_sample(
+    dataset: str, ref: RowRef, row, folder: Path, numbers, extra: dict, *, apex_rule: str, cache: dict, emotion=None
+) -> Sample:
+    """:func:`resolve_clip` for an annotation row: ``numbers`` are its ``(onset, apex, offset)``
+    frame numbers; the emotion (unless given) and the AUs are the row's cells."""
+    onset, apex, offset = numbers
+    return resolve_clip(
+        dataset=dataset, subject=ref.subject, sample_id=ref.sample_id, folder=folder, onset=onset, apex=apex,
+        offset=offset, emotion=row["emotion"] if emotion is None else emotion, aus_text=row.get("aus", ""),
+        apex_rule=apex_rule, extra=extra, index_cache=cache,
+    )

@@ -8,34 +8,15 @@ problem; good rows are kept.
 from __future__ import annotations
 
 import csv
-import math
 from pathlib import Path
 
 from ..aus import AUParseError, parse_au_tokens
-from ..errors import AnnotationError, Failure
+from ..errors import AnnotationError
 from ..sample import Sample
+from .common import RowCollector, parse_frame_number
 
 REQUIRED = ("subject", "sample_id", "path", "onset", "apex")
 OPTIONAL = ("offset", "emotion", "aus")
-
-
-def _parse_index(value: str, column: str, required: bool):
-    v = (value or "").strip()
-    if v == "":
-        if required:
-            raise ValueError(f"{column} is empty")
-        return None
-    try:
-        f = float(v)
-    except ValueError:
-        raise ValueError(f"{column} is not a number: {v!r}") from None
-    if math.isnan(f) or math.isinf(f):
-        raise ValueError(f"{column} is not a number: {v!r}")
-    if not f.is_integer():
-        raise ValueError(f"{column} is not a whole frame index: {v!r}")
-    if f < 0:
-        raise ValueError(f"{column} is negative: {v!r}")
-    return int(f)
 
 
 def resolve_inside(root: Path, rel: str, allow_outside_root: bool) -> Path:
@@ -65,14 +46,12 @@ def read_manifest(path, dataset: str | None = None, allow_outside_root: bool = F
     if missing:
         raise AnnotationError(f"manifest {path} lacks column(s) {', '.join(missing)}; has: {', '.join(header) or 'none'}")
     samples: list[Sample] = []
-    failures: list[Failure] = []
+    col = RowCollector(dataset, path)
     seen: dict[str, int] = {}
     for rowno, raw in enumerate(reader, start=2):  # row 1 is the header
         row = {(k or "").strip().lower(): (v or "") for k, v in raw.items() if k is not None}
         subject = row.get("subject", "").strip()
         sid = row.get("sample_id", "").strip()
-        ref = f"{dataset}/{subject or '?'}/{sid or '?'}"
-        where = f"{path} row {rowno} (sample {ref})"
         try:
             if not subject:
                 raise ValueError("subject is empty")
@@ -85,9 +64,9 @@ def read_manifest(path, dataset: str | None = None, allow_outside_root: bool = F
             if not rel:
                 raise ValueError("path is empty")
             source = resolve_inside(root, rel, allow_outside_root)
-            onset = _parse_index(row.get("onset", ""), "onset", True)
-            apex = _parse_index(row.get("apex", ""), "apex", True)
-            offset = _parse_index(row.get("offset", ""), "offset", False)
+            onset = parse_frame_number(row.get("onset", ""), "onset", required=True, index=True)
+            apex = parse_frame_number(row.get("apex", ""), "apex", required=True, index=True)
+            offset = parse_frame_number(row.get("offset", ""), "offset", required=False, index=True)
             if onset > apex:
                 raise ValueError(f"onset {onset} is after apex {apex}")
             if offset is not None and apex > offset:
@@ -95,7 +74,7 @@ def read_manifest(path, dataset: str | None = None, allow_outside_root: bool = F
             aus = row.get("aus", "").strip()
             parse_au_tokens(aus)  # validate now, parse again when caching
         except (ValueError, AUParseError) as e:
-            failures.append(Failure(ref if subject and sid else f"{dataset}/row{rowno}", "annotation", f"{where}: {e}"))
+            col.fail(rowno, subject, sid, str(e))
             continue
         seen[key] = rowno
         samples.append(
@@ -113,6 +92,6 @@ def read_manifest(path, dataset: str | None = None, allow_outside_root: bool = F
                 extra={"manifest_row": str(rowno)},
             )
         )
-    if not samples and not failures:
+    if not samples and not col.failures:
         raise AnnotationError(f"manifest has no rows: {path}")
-    return samples, failures
+    return samples, col.failures

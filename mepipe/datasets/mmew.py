@@ -15,15 +15,14 @@ from pathlib import Path
 
 from ..errors import AnnotationError
 from .common import (
-    RowCollector,
     RowError,
-    check_apex_rule,
-    find_annotation,
+    collect_rows,
     find_dirs,
     norm_emotion,
-    parse_frame_number,
-    read_table,
-    resolve_clip,
+    read_annotation,
+    row_frames,
+    sheet_extra,
+    sheet_sample,
 )
 
 NAME = "mmew"
@@ -58,34 +57,25 @@ def _clip_index(root: Path) -> dict[str, Path]:
 def load(root, annotation=None, *, apex_rule: str = "middle"):
     """Read MMEW micro-expressions from ``root``. Returns ``(samples, failures)``."""
     root = Path(root)
-    check_apex_rule(apex_rule)
-    path = find_annotation(root, ANNOTATION_PATTERNS, annotation, what="MMEW annotation")
-    table = read_table(path, COLUMNS, REQUIRED)
+    path, table = read_annotation(
+        root, annotation, ANNOTATION_PATTERNS, COLUMNS, REQUIRED, what="MMEW annotation", apex_rule=apex_rule
+    )
     clips = _clip_index(root)
-    col = RowCollector(NAME, path)
     cache: dict = {}
-    for rowno, row in table.rows:
-        subject, fname = row["subject"], row["filename"]
-        try:
-            if not subject:
-                raise RowError("subject is empty")
-            folder = clips.get(fname.lower())
-            if folder is None or "/" in fname or "\\" in fname:
-                raise RowError(f"clip folder {fname!r} not found in any emotion folder of Micro_Expression")
-            onset = parse_frame_number(row["onset"], "onset frame")
-            apex = parse_frame_number(row["apex"], "apex frame", required=False)
-            offset = parse_frame_number(row["offset"], "offset frame")
-            extra = {"annotation": path.name, **row["_extra"]}
-            if row.get("remarks"):
-                extra["remarks"] = row["remarks"]
-            if norm_emotion(folder.parent.name) != norm_emotion(row["emotion"]):
-                extra["note"] = f"clip is filed under {folder.parent.name}/ but the sheet says {row['emotion']}"
-            sample = resolve_clip(
-                dataset=NAME, subject=subject, sample_id=fname, folder=folder, onset=onset, apex=apex,
-                offset=offset, emotion=row["emotion"], aus_text=row.get("aus", ""), apex_rule=apex_rule,
-                extra=extra, index_cache=cache,
-            )
-            col.add(rowno, sample)
-        except RowError as e:
-            col.fail(rowno, subject, fname, str(e))
-    return col.result()
+
+    def build(row, ref):
+        fname = ref.sample_id
+        if not ref.subject:
+            raise RowError("subject is empty")
+        folder = clips.get(fname.lower())
+        if folder is None or "/" in fname or "\\" in fname:
+            raise RowError(f"clip folder {fname!r} not found in any emotion folder of Micro_Expression")
+        numbers = row_frames(row)
+        extra = sheet_extra(path, row)
+        if row.get("remarks"):
+            extra["remarks"] = row["remarks"]
+        if norm_emotion(folder.parent.name) != norm_emotion(row["emotion"]):
+            extra["note"] = f"clip is filed under {folder.parent.name}/ but the sheet says {row['emotion']}"
+        return sheet_sample(NAME, ref, row, folder, numbers, extra, apex_rule=apex_rule, cache=cache)
+
+    return collect_rows(NAME, path, table.rows, build)

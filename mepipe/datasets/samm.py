@@ -19,15 +19,13 @@ from pathlib import Path
 
 from ..errors import AnnotationError
 from .common import (
-    RowCollector,
-    RowError,
-    check_apex_rule,
-    child_dir,
-    find_annotation,
-    parse_frame_number,
-    read_table,
-    resolve_clip,
-    subject_dir,
+    collect_rows,
+    numbered_subject_label,
+    read_annotation,
+    row_frames,
+    sheet_extra,
+    sheet_sample,
+    subject_clip_dir,
 )
 
 NAME = "samm"
@@ -60,41 +58,28 @@ def frames_root(root: Path) -> Path:
 def load(root, annotation=None, *, apex_rule: str = "middle"):
     """Read SAMM from ``root``. Returns ``(samples, failures)``; one Failure per bad row."""
     root = Path(root)
-    check_apex_rule(apex_rule)
-    path = find_annotation(root, ANNOTATION_PATTERNS, annotation, what="SAMM FACS codes")
-    table = read_table(path, COLUMNS, REQUIRED)
+    path, table = read_annotation(
+        root, annotation, ANNOTATION_PATTERNS, COLUMNS, REQUIRED, what="SAMM FACS codes", apex_rule=apex_rule
+    )
     fr = frames_root(root)
-    col = RowCollector(NAME, path)
     cache: dict = {}
-    for rowno, row in table.rows:
-        subj_raw, fname = row["subject"], row["filename"]
-        subject = f"{int(subj_raw):03d}" if subj_raw.isdigit() else subj_raw
-        try:
-            sdir = subject_dir(fr, subj_raw, root, prefixes=("",), widths=(3, 2, 1))
-            subject = sdir.name
-            folder = child_dir(sdir, fname, root, what="clip")
-            onset = parse_frame_number(row["onset"], "onset frame")
-            apex = parse_frame_number(row["apex"], "apex frame", required=False, negative_is_missing=True)
-            offset = parse_frame_number(row["offset"], "offset frame")
-            extra = {"annotation": path.name, **row["_extra"]}
-            if row.get("objective"):
-                extra["objective_class"] = row["objective"]
-            if apex is None:
-                extra["apex_cell"] = row["apex"] or "(blank)"
-            dur = row.get("duration", "")
-            if dur:
-                extra["duration"] = dur
-                try:
-                    if int(float(dur)) != offset - onset + 1:
-                        extra["note"] = f"Duration {dur} differs from offset - onset + 1 = {offset - onset + 1}"
-                except ValueError:
-                    pass
-            sample = resolve_clip(
-                dataset=NAME, subject=subject, sample_id=fname, folder=folder, onset=onset, apex=apex,
-                offset=offset, emotion=row["emotion"], aus_text=row.get("aus", ""), apex_rule=apex_rule,
-                extra=extra, index_cache=cache,
-            )
-            col.add(rowno, sample)
-        except RowError as e:
-            col.fail(rowno, subject, fname, str(e))
-    return col.result()
+
+    def build(row, ref):
+        folder = subject_clip_dir(fr, row, ref, root, prefixes=("",), widths=(3, 2, 1))
+        onset, apex, offset = numbers = row_frames(row, negative_apex_is_missing=True)
+        extra = sheet_extra(path, row)
+        if row.get("objective"):
+            extra["objective_class"] = row["objective"]
+        if apex is None:
+            extra["apex_cell"] = row["apex"] or "(blank)"
+        dur = row.get("duration", "")
+        if dur:
+            extra["duration"] = dur
+            try:
+                if int(float(dur)) != offset - onset + 1:
+                    extra["note"] = f"Duration {dur} differs from offset - onset + 1 = {offset - onset + 1}"
+            except ValueError:
+                pass
+        return sheet_sample(NAME, ref, row, folder, numbers, extra, apex_rule=apex_rule, cache=cache)
+
+    return collect_rows(NAME, path, table.rows, build, numbered_subject_label("{:03d}"))

@@ -31,12 +31,15 @@ from .common import (
     check_apex_rule,
     child_dir,
     clean_cell,
+    collect_rows,
     find_annotation,
     find_dirs,
     norm_emotion,
-    parse_frame_number,
     read_table,
     resolve_clip,
+    row_frames,
+    sheet_extra,
+    sheet_sample,
     subject_dir,
 )
 
@@ -150,27 +153,22 @@ def _load_extended(root: Path, path: Path, subset: str, apex_rule: str):
     base = next((c for c in candidates if c.is_dir() and any(p.is_dir() and re.fullmatch(r"[sS]\d+", p.name) for p in c.iterdir())), None)
     if base is None:
         raise AnnotationError(f"no SMIC-E subject folders (s01, s02 ...) next to {path} or under {root}")
-    col = RowCollector(name, path)
     cache: dict = {}
-    for rowno, row in table.rows:
-        subj_raw, fname = row["subject"], row["filename"]
-        digits = re.sub(r"\D", "", subj_raw)
-        subject = f"s{int(digits)}" if digits else subj_raw
-        try:
-            sdir = subject_dir(base, digits or subj_raw, root, prefixes=("s",), widths=(2, 1, 3))
-            folder = child_dir(sdir, fname, root, what="clip")
-            onset = parse_frame_number(row["onset"], "onset frame")
-            offset = parse_frame_number(row["offset"], "offset frame")
-            apex = parse_frame_number(row.get("apex", ""), "apex frame", required=False)
-            emotion = norm_emotion(row.get("emotion", "")) or _emotion_from_name(fname)
-            if emotion not in EMOTIONS:
-                raise RowError(f"emotion {clean_cell(row.get('emotion', '')) or fname!r} is not one of {', '.join(EMOTIONS)}")
-            extra = {"subset": subset, "release": "SMIC-E", "annotation": path.name, **row["_extra"]}
-            sample = resolve_clip(
-                dataset=name, subject=subject, sample_id=fname, folder=folder, onset=onset, apex=apex,
-                offset=offset, emotion=emotion, aus_text="", apex_rule=apex_rule, extra=extra, index_cache=cache,
-            )
-            col.add(rowno, sample)
-        except RowError as e:
-            col.fail(rowno, subject, fname, str(e))
-    return col.result()
+
+    def label(rowno, row):
+        digits = re.sub(r"\D", "", row["subject"])
+        return (f"s{int(digits)}" if digits else row["subject"]), row["filename"]
+
+    def build(row, ref):
+        subj_raw, fname = row["subject"], ref.sample_id
+        sdir = subject_dir(base, re.sub(r"\D", "", subj_raw) or subj_raw, root, prefixes=("s",), widths=(2, 1, 3))
+        folder = child_dir(sdir, fname, root, what="clip")
+        numbers = row_frames(row)
+        emotion = norm_emotion(row.get("emotion", "")) or _emotion_from_name(fname)
+        if emotion not in EMOTIONS:
+            written = clean_cell(row.get("emotion", "")) or fname
+            raise RowError(f"emotion {written!r} is not one of {', '.join(EMOTIONS)}")
+        extra = sheet_extra(path, row, subset=subset, release="SMIC-E")
+        return sheet_sample(name, ref, row, folder, numbers, extra, apex_rule=apex_rule, cache=cache, emotion=emotion)
+
+    return collect_rows(name, path, table.rows, build, label)
