@@ -376,3 +376,9 @@ def main(argv=None) -> int:
     register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
     return int(args.func(args) or 0)
+
+
+# ``mepipe bench pipeline``: end to end against a naive MER script (code in mepipe/bench_pipeline.py)
+from .bench_pipeline import register_pipeline  # noqa: E402
+
+SUBCOMMANDS.append(register_pipeline)

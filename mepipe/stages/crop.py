@@ -8,7 +8,8 @@ import numpy as np
 from ..errors import StageError
 from ..resources import CNN_FACE_DETECTOR, SHAPE_PREDICTOR_68, dlib_model
 
-CROP_DEFAULTS = {"detector": "hog", "upsample": 1, "margin": 0.25, "min_face": 40, "multi_face": "largest"}
+CROP_DEFAULTS = {"detector": "hog", "upsample": 0, "detect_max_side": 640, "margin": 0.25, "min_face": 40,
+                 "multi_face": "largest"}
 
 
 @dataclass
@@ -63,17 +64,25 @@ class FaceCropper:
 
         det, predictor = _models(self.p["detector"])
         grey = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
-        raw = det(grey, int(self.p["upsample"]))
+        # detect on the frame resized so that its longer side is detect_max_side: HOG's cost stays
+        # bounded on large frames (SAMM: 2040 px) and small frames still show their faces; the 68
+        # landmarks are then fitted on the frame at its own resolution
+        limit = int(self.p.get("detect_max_side") or 0)
+        f = limit / max(grey.shape) if limit > 0 else 1.0
+        small = grey if f == 1.0 else cv2.resize(grey, (round(grey.shape[1] * f), round(grey.shape[0] * f)),
+                                                 interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR)
+        raw = det(small, int(self.p["upsample"]))
         rects = [r.rect if hasattr(r, "rect") else r for r in raw]  # CNN detections wrap their rect
         if not rects:
             raise StageError("crop", "no face")
         if len(rects) > 1 and self.p["multi_face"] == "fail":
             raise StageError("crop", f"{len(rects)} faces found and crop.multi_face = 'fail'")
-        rect = max(rects, key=lambda r: r.width() * r.height())
-        if min(rect.width(), rect.height()) < self.p["min_face"]:
-            raise StageError("crop", f"face too small: {rect.width()}x{rect.height()} px < crop.min_face "
-                                     f"{self.p['min_face']}")
-        shape = predictor(grey, dlib.rectangle(rect.left(), rect.top(), rect.right(), rect.bottom()))
+        r = max(rects, key=lambda r: r.width() * r.height())
+        x0, y0, x1, y1 = (round(v / f) for v in (r.left(), r.top(), r.right(), r.bottom()))
+        w, h = x1 - x0, y1 - y0
+        if min(w, h) < self.p["min_face"]:
+            raise StageError("crop", f"face too small: {w}x{h} px < crop.min_face {self.p['min_face']}")
+        shape = predictor(grey, dlib.rectangle(x0, y0, x1, y1))
         pts = np.array([[shape.part(i).x, shape.part(i).y] for i in range(68)], dtype=np.float32)
         return CropResult(square_box(pts, float(self.p["margin"])), pts, len(rects))
 
