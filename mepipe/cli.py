@@ -14,8 +14,23 @@ from pathlib import Path
 from . import __version__
 from .errors import MepipeError
 
+#: The demo's short training, per model (``facesleuth*`` covers every FaceSleuth variant). Every
+#: value differs from the model's default (its paper's training settings, mepipe's model defaults);
+#: the demo prints each difference and docs/performance.md ("Demo training") explains and measures
+#: them. With the paper's batch 50 / 99 epochs cut to a few epochs, FaceSleuth gets ~30 optimisation
+#: steps per fold and stays at chance, AU vector or not: the demo gives it more, cheaper steps (64 px
+#: input, half width, batch 4, 25 epochs), no dropout (which slows fitting 24 samples) and horizontal
+#: flips (the demo's subjects 3 and 4 are mirrored variants of the faces of subjects 1 and 2).
+DEMO_FACESLEUTH = {"epochs": 25, "batch_size": 4, "augment": "hflip",
+                   "model_kwargs": {"input_size": 64, "width": 16, "embed_dim": 16, "dropout": 0.0}}
+DEMO_SETTINGS = {
+    "facesleuth*": DEMO_FACESLEUTH,
+    # AHMSA-Net's paper lr (5e-6 over 800 epochs) cannot move in a few demo epochs
+    "ahmsa-net": {"epochs": 10, "batch_size": 8, "lr": 1e-3},
+    "*": {"epochs": 10, "batch_size": 8},
+}
 #: learning rates for the demo's few epochs, where a paper default is tuned for hundreds of epochs
-DEMO_LR = {"ahmsa-net": 1e-3}
+DEMO_LR = {"ahmsa-net": DEMO_SETTINGS["ahmsa-net"]["lr"]}
 
 _PLUGINS = ("mepipe.synth", "mepipe.datasets.cli", "mepipe.train.cli", "mepipe.bench")
 
@@ -128,6 +143,8 @@ def cmd_inspect(args) -> int:
 
 def cmd_demo(args) -> int:
     """synth -> preprocess -> inspect -> train (CVA, SOA, AHMSA-Net), printing where everything is."""
+    import time
+
     from .cache import open_cache
     from .datasets import read_manifest
     from .labels import apply_label_map
@@ -135,8 +152,48 @@ def cmd_demo(args) -> int:
     from .runner import preprocess
     from .synth import make_synthetic_set
 
+    def settings(model: str) -> dict:
+        """:data:`DEMO_SETTINGS` of ``model`` (``--epochs`` / ``--batch-size`` override them) and
+        ``differs``: (setting, demo value, default) for each setting that is not the model's default."""
+        import inspect
+
+        from .models import get_config
+
+        try:
+            cfg = get_config(model)
+        except KeyError as e:
+            raise MepipeError(str(e.args[0])) from None
+        fs = model.startswith("facesleuth")
+        base = DEMO_SETTINGS["facesleuth*" if fs else model if model in DEMO_SETTINGS else "*"]
+        kwargs = dict(base.get("model_kwargs", {}))
+        if args.no_aus:
+            if not fs:
+                raise MepipeError(f"--no-aus applies to the FaceSleuth models only, not {model}")
+            kwargs["use_aus"] = False
+        s = {"epochs": args.epochs if args.epochs is not None else base["epochs"],
+             "batch_size": args.batch_size if args.batch_size is not None else base["batch_size"],
+             "lr": base.get("lr"), "augment": base.get("augment", "none"), "model_kwargs": kwargs}
+        differs = [(k, s[k], getattr(cfg, k)) for k in ("epochs", "batch_size") if s[k] != getattr(cfg, k)]
+        if s["lr"] is not None and s["lr"] != cfg.lr:
+            differs.append(("lr", s["lr"], cfg.lr))
+        if s["augment"] != "none":
+            differs.append(("augment", s["augment"], "none"))
+        if kwargs:
+            from .models.facesleuth import FaceSleuth
+
+            params = inspect.signature(FaceSleuth.__init__).parameters
+            for k, v in kwargs.items():
+                paper = cfg.input_size if k == "input_size" else params[k].default
+                if v != paper:
+                    differs.append((k, v, paper))
+        s["differs"] = differs
+        return s
+
+    t0 = time.time()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    train = args.epochs is None or args.epochs > 0
+    plans = {m: settings(m) for m in args.models} if train else {}  # bad settings stop before the slow part
     print(f"[1/4] synthetic micro-expression set on real faces -> {out / 'synth'}")
     manifest = make_synthetic_set(out / "synth", subjects=args.subjects, samples_per_subject=args.samples_per_subject,
                                   seed=args.seed)
@@ -153,24 +210,34 @@ def cmd_demo(args) -> int:
 
     with open_cache(out / "synth.h5") as c:
         contact_sheet(c, sheet, n=min(8, len(c)))
+    t_prep = time.time() - t0
     results = []
-    if args.epochs > 0:
+    if train:
         from .train import demo_table, run
 
-        print(f"[4/4] train LOSO on the synthetic set ({args.epochs} epochs each) -> {out / 'runs'}")
-        for model in args.models:
-            # AHMSA-Net's paper lr (5e-6 over 800 epochs) cannot move in a few demo epochs: the demo says so
-            lr = DEMO_LR.get(model)
-            if lr is not None:
-                print(f"      {model}: lr {lr:g} for the short demo run (paper default differs; see docs/models.md)")
-            res = run([out / "synth.h5"], model=model, protocol="loso", epochs=args.epochs,
-                      batch_size=args.batch_size, lr=lr, device=args.device, seed=args.seed,
-                      out=out / "runs" / model, model_kwargs=None, progress=True)
+        print(f"[4/4] train LOSO on the synthetic set -> {out / 'runs'}")
+        print("      short demo runs; settings that differ from each model's defaults (its paper's training "
+              "settings, mepipe's model defaults; see docs/performance.md, \"Demo training\"):")
+        for model, s in plans.items():
+            diff = ", ".join(f"{k} {v:g} (default {p:g})" if isinstance(v, float) and isinstance(p, float)
+                             else f"{k} {v} (default {p})" for k, v, p in s["differs"])
+            print(f"      {model}: {diff or 'none'}")
+        if args.no_aus:
+            print("      --no-aus: FaceSleuth without the AU vector (image path only)")
+        for model, s in plans.items():
+            name = model + ("-image-only" if args.no_aus else "")
+            res = run([out / "synth.h5"], model=model, protocol="loso", epochs=s["epochs"],
+                      batch_size=s["batch_size"], lr=s["lr"], device=args.device, seed=args.seed,
+                      out=out / "runs" / name, model_kwargs=s["model_kwargs"], augment=s["augment"],
+                      resume=False, progress=True)
             results.append(res)
         print()
         print(demo_table(results))
+    t_all = time.time() - t0
     print(f"\noutputs: synthetic set {out / 'synth'}, cache {out / 'synth.h5'}, contact sheet {sheet}"
           + (f", runs {out / 'runs'}" if results else ""))
+    print(f"demo time: {t_all:.0f} s (synthesis + preprocessing + contact sheet {t_prep:.0f} s, "
+          f"training {t_all - t_prep:.0f} s)")
     return 0
 
 
@@ -219,8 +286,12 @@ def build_parser() -> argparse.ArgumentParser:
     pd_.add_argument("--seed", type=int, default=0)
     pd_.add_argument("--jobs", type=int, default=2)
     pd_.add_argument("--recipe", default=None)
-    pd_.add_argument("--epochs", type=int, default=10, help="training epochs per model (0: no training)")
-    pd_.add_argument("--batch-size", type=int, default=8)
+    pd_.add_argument("--epochs", type=int, default=None,
+                     help="training epochs of every model (default: per model, DEMO_SETTINGS; 0: no training)")
+    pd_.add_argument("--batch-size", type=int, default=None, help="batch size of every model (default: per model)")
+    pd_.add_argument("--no-aus", action="store_true",
+                     help="FaceSleuth models without the AU vector (image path only), "
+                          "into runs/<model>-image-only")
     pd_.add_argument("--device", default="auto")
     pd_.add_argument("--models", nargs="+", default=["facesleuth-cva", "facesleuth-soa", "ahmsa-net"])
     pd_.set_defaults(func=cmd_demo)
