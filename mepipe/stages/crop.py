@@ -64,15 +64,21 @@ class FaceCropper:
 
         det, predictor = _models(self.p["detector"])
         grey = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
-        # detect on the frame resized so that its longer side is detect_max_side: HOG's cost stays
-        # bounded on large frames (SAMM: 2040 px) and small frames still show their faces; the 68
-        # landmarks are then fitted on the frame at its own resolution
+        # detect at no more than detect_max_side (HOG's cost grows with pixels; SAMM frames are
+        # 2040 px wide); a small frame showing no face is tried again enlarged to detect_max_side.
+        # The 68 landmarks are always fitted on the frame at its own resolution.
         limit = int(self.p.get("detect_max_side") or 0)
-        f = limit / max(grey.shape) if limit > 0 else 1.0
-        small = grey if f == 1.0 else cv2.resize(grey, (round(grey.shape[1] * f), round(grey.shape[0] * f)),
-                                                 interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR)
-        raw = det(small, int(self.p["upsample"]))
-        rects = [r.rect if hasattr(r, "rect") else r for r in raw]  # CNN detections wrap their rect
+        big = max(grey.shape)
+        scales = [min(1.0, limit / big)] if limit > 0 else [1.0]
+        if limit > big:
+            scales.append(limit / big)
+        for f in scales:
+            small = grey if f == 1.0 else cv2.resize(grey, (round(grey.shape[1] * f), round(grey.shape[0] * f)),
+                                                     interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR)
+            raw = det(small, int(self.p["upsample"]))
+            rects = [r.rect if hasattr(r, "rect") else r for r in raw]  # CNN detections wrap their rect
+            if rects:
+                break
         if not rects:
             raise StageError("crop", "no face")
         if len(rects) > 1 and self.p["multi_face"] == "fail":
