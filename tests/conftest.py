@@ -9,6 +9,17 @@ REPO = Path(__file__).resolve().parents[1]
 FACES = REPO.parent / "shared" / "data" / "faces"
 
 
+@pytest.fixture
+def torch_one_thread():
+    """Small tensors: one intra-op thread is far faster than two on a shared 2-core CPU."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="session")
 def faces_dir() -> Path:
     if not FACES.is_dir():

@@ -18,13 +18,7 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "models.md"
 ALL = ["ahmsa-net", "facesleuth-cva", "facesleuth-soa", "facesleuth-soa-frozen", "facesleuth-soa-shared",
        "resnet18-baseline"]
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small tensors: one intra-op thread is far faster than two on a shared 2-core CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 # Small variants for the training tests (CPU seconds, not minutes).

@@ -17,13 +17,7 @@ from mepipe.models.attention import (
 )
 from mepipe.models.soa_probe import axis_distance, oblique_ridges, train_probe
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small tensors: one intra-op thread is far faster than two on a shared 2-core CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 SMALL = dict(input_size=32, width=8, embed_dim=8, heads=(1, 2, 2), window=4, hidden=32)

@@ -6,13 +6,7 @@ import torch
 
 from mepipe.models.swin import SwinBlock, SwinEncoder, window_partition, window_reverse
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small tensors: one intra-op thread is far faster than two on a shared 2-core CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 

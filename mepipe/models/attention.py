@@ -27,6 +27,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .layers import ResidualBlock
+
 
 def _coords(n: int, device, dtype) -> torch.Tensor:
     """Centred pixel coordinates ``-(n-1)/2 .. (n-1)/2``."""
@@ -159,29 +161,9 @@ class SOAAttention(nn.Module):
         return oriented_unpool(a, theta, x.shape[2], x.shape[3])
 
 
-class ResidualUnit(nn.Module):
-    """Two conv layers with a residual connection (the ``X_i`` of paper Eq. 1):
-    3x3 conv (stride) + BN + ReLU, 1x1 conv + BN, plus a projected shortcut, ReLU."""
-
-    def __init__(self, cin: int, cout: int, stride: int = 1):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.shortcut = None
-        if stride != 1 or cin != cout:
-            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        idt = x if self.shortcut is None else self.shortcut(x)
-        out = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
-        return F.relu(out + idt)
-
-
 class OrientedAttentionBlock(nn.Module):
     """The CVA block (``mode="cva"``) or its SOA replacement: four stacked modules, each a
-    :class:`ResidualUnit` followed by an attention map chained with the previous module's map;
+    :class:`~mepipe.models.layers.ResidualBlock` (3x3 then 1x1 conv) followed by an attention map chained with the previous module's map;
     the features are re-weighted by broadcast multiplication (paper Eq. 1-4, 7).
 
     ``mode``: ``"cva"``; ``"independent"`` (one learnable θ per layer), ``"shared"`` (one learnable
@@ -200,7 +182,7 @@ class OrientedAttentionBlock(nn.Module):
         self.units = nn.ModuleList()
         self.attns = nn.ModuleList()
         for cout, stride in zip(channels, strides):
-            self.units.append(ResidualUnit(cin, cout, stride))
+            self.units.append(ResidualBlock(cin, cout, stride, kernel2=1))
             self.attns.append(CVAAttention(cout) if mode == "cva" else SOAAttention(cout))
             cin = cout
         init = math.radians(theta_init_deg)

@@ -59,3 +59,25 @@ def conv_bn(cin: int, cout: int, k: int, stride: int = 1) -> nn.Sequential:
 def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
     """Number of (trainable) parameters of ``model``."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+class ResidualBlock(nn.Module):
+    """conv ``3x3`` (stride) + BN + ReLU, conv ``kernel2 x kernel2`` + BN, plus an identity or
+    1x1-projected shortcut, ReLU. ``kernel2=3``: ResNet's basic block; ``kernel2=1``: the residual
+    unit of FaceSleuth's CVA modules (paper Eq. 1)."""
+
+    def __init__(self, cin: int, cout: int, stride: int = 1, kernel2: int = 3):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, kernel2, padding=kernel2 // 2, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.shortcut = None
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        idt = x if self.shortcut is None else self.shortcut(x)
+        out = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+        return F.relu(out + idt)
+

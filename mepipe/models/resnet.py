@@ -14,29 +14,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .layers import check_image, resize_to
+from .layers import ResidualBlock, check_image, resize_to
 from .registry import KNOWN_INPUTS, ModelConfig
 
 _CHANNELS = {"onset": 3, "apex": 3, "flow": 2, "strain": 1, "ahmsa": 3}
-
-
-class BasicBlock(nn.Module):
-    """Two 3x3 conv + BN layers with an identity (or 1x1 projected) shortcut."""
-
-    def __init__(self, cin: int, cout: int, stride: int = 1):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.shortcut = None
-        if stride != 1 or cin != cout:
-            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        idt = x if self.shortcut is None else self.shortcut(x)
-        out = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
-        return F.relu(out + idt)
 
 
 def input_channels(inputs) -> int:
@@ -76,7 +57,7 @@ class ResNet18(nn.Module):
         for i, mult in enumerate((1, 2, 4, 8)):
             cout = width * mult
             stride = 1 if i == 0 else 2
-            layers += [BasicBlock(cin, cout, stride), BasicBlock(cout, cout, 1)]
+            layers += [ResidualBlock(cin, cout, stride), ResidualBlock(cout, cout, 1)]
             cin = cout
         self.layers = nn.Sequential(*layers)
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(cin, num_classes))
