@@ -210,20 +210,30 @@ class Spool:
             tmp.unlink(missing_ok=True)
             raise CacheError(f"cannot write the spool record of failed sample {key} in {self.dir}: {e}") from e
 
+    def _read(self, p: Path, arrays: bool):
+        """``(meta, fields, aus)`` of one spool file (``fields``/``aus`` only when ``arrays``), or None
+        for a file that cannot be read (a file renamed into place is whole; anything else is junk
+        and is removed)."""
+        try:
+            with np.load(p, allow_pickle=False) as z:  # members load lazily: meta alone is cheap
+                meta = json.loads(bytes(z["meta"]).decode("utf-8"))
+                if not arrays:
+                    return meta, None, None
+                fields = {k[len("field__"):]: z[k] for k in z.files if k.startswith("field__")}
+                return meta, fields, z["aus"]
+        except Exception:
+            p.unlink(missing_ok=True)
+            return None
+
     def records(self):
         """Yield ``(path, SampleRecord)`` for every spooled sample (unreadable files are skipped)."""
         if not self.dir.is_dir():
             return
         for p in sorted(self.dir.glob("*.npz")):
-            try:
-                with np.load(p, allow_pickle=False) as z:
-                    meta = json.loads(bytes(z["meta"]).decode("utf-8"))
-                    fields = {k[len("field__"):]: z[k] for k in z.files if k.startswith("field__")}
-                    aus = z["aus"]
-            except Exception:
-                p.unlink(missing_ok=True)  # a file renamed into place is whole; anything else is junk
-                continue
-            yield p, SampleRecord(meta["key"], fields, meta, aus)
+            got = self._read(p, arrays=True)
+            if got is not None:
+                meta, fields, aus = got
+                yield p, SampleRecord(meta["key"], fields, meta, aus)
 
     def failures(self):
         if not self.dir.is_dir():
@@ -237,7 +247,11 @@ class Spool:
             yield p, d
 
     def keys(self) -> set[str]:
-        return {safe_text(rec.key) for _, rec in self.records()}
+        """Keys of the spooled samples, reading only each file's metadata (resume start-up)."""
+        if not self.dir.is_dir():
+            return set()
+        metas = (self._read(p, arrays=False) for p in sorted(self.dir.glob("*.npz")))
+        return {safe_text(m[0]["key"]) for m in metas if m is not None}
 
     def clear(self) -> None:
         if self.dir.is_dir():
