@@ -62,7 +62,7 @@ STAGE_HOOKS = (
     ("mepipe.cache:CacheWriter", "close", "write: open/close"),
 )
 #: labels every sample must pass through once (a refactor of the runner that bypasses a hook shows)
-PER_SAMPLE = {"crop (dlib)": 1, "align: MediaPipe": 2, "align: similarity + warp": 1, "flow": 1, "strain": 1,
+PER_SAMPLE = {"crop (dlib)": 1, "align: MediaPipe": 1, "align: similarity + warp": 1, "flow": 1, "strain": 1,
               "compose": 1}
 STAGE_ORDER = ("frames", "crop (dlib)", "align: MediaPipe", "align: similarity + warp", "flow", "strain", "compose",
                "write: record", "write: spool", "write: HDF5 commit", "write: open/close", "other")
@@ -270,6 +270,7 @@ def stage_split(samples, classes, out: Path, recipe: dict) -> dict:
     first loads the models (dlib, MediaPipe, the flow engine's compiled kernels); its time is
     reported as ``warmup_s``. ``other`` is the chain's time outside the timed functions."""
     from .runner import compute_sample, preprocess
+    from .stages.align import ALIGN_DEFAULTS
 
     t0 = time.perf_counter()
     compute_sample(samples[0], recipe)
@@ -284,7 +285,11 @@ def stage_split(samples, classes, out: Path, recipe: dict) -> dict:
     stages = dict(timer.seconds)
     stages["other"] = max(0.0, total - sum(stages.values()))
     n = summary.done
-    missing = [f"{k}: {timer.calls[k]} calls for {n} samples" for k, per in PER_SAMPLE.items()
+    per_sample = dict(PER_SAMPLE)
+    al = {**ALIGN_DEFAULTS, **recipe.get("align", {})}
+    if al["mode"] == "register" or al["apex_landmarks"] == "mediapipe":
+        per_sample["align: MediaPipe"] = 2  # the apex is fitted too
+    missing = [f"{k}: {timer.calls[k]} calls for {n} samples" for k, per in per_sample.items()
                if timer.calls[k] != per * n]
     return {"seconds": total, "done": n, "samples_per_s": n / total if total > 0 else float("nan"),
             "warmup_s": warm, "stage_seconds": stages, "calls": dict(timer.calls), "hooks_complete": not missing,

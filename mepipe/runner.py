@@ -123,6 +123,11 @@ def compute_sample(sample, recipe: dict, single_thread: bool = False) -> dict:
     g_on = cv2.cvtColor(al.onset, cv2.COLOR_BGR2GRAY)
     g_ap = cv2.cvtColor(al.apex, cv2.COLOR_BGR2GRAY)
     flow = compute_flow(g_on, g_ap, engine)
+    landmarks = al.landmarks
+    if aligner.p["apex_landmarks"] == "flow":  # moved by the flow (also in register mode: more precise)
+        from .stages.align import move_points
+
+        landmarks = np.stack([al.landmarks[0], move_points(al.landmarks[0], flow)])
     strain, comps = compute_strain(flow, bool(recipe.get("strain", {}).get("components", False)))
     colour = bool(recipe.get("frames", {}).get("colour", True))
     fields = {
@@ -130,7 +135,7 @@ def compute_sample(sample, recipe: dict, single_thread: bool = False) -> dict:
         "apex": al.apex if colour else g_ap[:, :, None],
         "flow": flow,
         "strain": strain,
-        "landmarks": al.landmarks,
+        "landmarks": landmarks,
         "transform": np.stack([al.matrix, al.apex_matrix]).astype(np.float64),
     }
     if comps is not None:
@@ -140,7 +145,7 @@ def compute_sample(sample, recipe: dict, single_thread: bool = False) -> dict:
         from .stages.compose import compose_regions
 
         try:
-            fields["ahmsa"] = compose_regions(flow, strain, al.landmarks[1], size=int(comp.get("size", 28)))
+            fields["ahmsa"] = compose_regions(flow, strain, landmarks[1], size=int(comp.get("size", 28)))
         except StageError:
             raise
         except Exception as e:
@@ -229,7 +234,7 @@ def preprocess(samples, out, recipe: dict, jobs: int = 1, backend: str = "loky",
     out = Path(out)
     ccfg = recipe.get("cache", {})
     writer = CacheWriter(out, recipe, recipe_hash(recipe), classes=classes, overwrite=overwrite,
-                         compression=ccfg.get("compression", "gzip"), compression_opts=ccfg.get("compression_opts", 4),
+                         compression=ccfg.get("compression", "none"), compression_opts=ccfg.get("compression_opts", 4),
                          commit_every=ccfg.get("commit_every", 32), commit_seconds=ccfg.get("commit_seconds", 30.0))
     summary = RunSummary(total=len(samples) + len(failures), out=str(out))
     keys = [s.key for s in samples]
