@@ -4,7 +4,7 @@ Layout (``docs/cache-format.md`` is the reference)::
 
     /                  attrs: schema_version, mepipe_version, recipe (JSON), recipe_hash,
                               versions (JSON), classes (JSON), fields (JSON), created, updated
-    /data/<field>      one stacked dataset per field, (N, ...), one sample per chunk, compressed
+    /data/<field>      one stacked dataset per field, (N, ...), one sample per chunk (compression: recipe [cache])
     /meta/<column>     one 1-D dataset per metadata column (strings are UTF-8), /meta/aus (N, 21)
     /failures/<column> key, stage, reason: samples that did not make it, and why
 
@@ -279,7 +279,7 @@ class CacheWriter:
     """
 
     def __init__(self, path, recipe: dict, recipe_hash: str, classes=(), overwrite: bool = False,
-                 compression: str | None = "gzip", compression_opts: int | None = 4,
+                 compression: str | None = None, compression_opts: int | None = 4,
                  commit_every: int = 32, commit_seconds: float = 30.0):
         self.path = Path(path)
         self.recipe = recipe

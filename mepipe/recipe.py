@@ -69,10 +69,11 @@ def load_recipe(name_or_path: str | Path | None = None, overrides: dict | None =
 
 
 def recipe_hash(recipe: dict) -> str:
-    """Hash of what determines the cache contents (the name and cache-writing options excluded)."""
+    """Hash of what determines the cache contents (the name and cache-writing options excluded:
+    compression and commit timing change how the file is written, not what it holds)."""
     r = {k: v for k, v in recipe.items() if k not in ("name", "description")}
     r = copy.deepcopy(r)
-    for k in ("commit_every", "commit_seconds"):
+    for k in ("commit_every", "commit_seconds", "compression", "compression_opts"):
         r.get("cache", {}).pop(k, None)
     r.get("dataset", {}).pop("annotation", None)  # where the annotation file lies does not change the features
     blob = json.dumps(r, sort_keys=True, separators=(",", ":"), default=str)
