@@ -173,7 +173,7 @@ def mepipe_recipe(engine: str = "numba", preset: str = "micro", base: str = "def
 
     get_preset(preset)  # raises for an unknown preset
     recipe = load_recipe(base)
-    recipe["flow"] = {**recipe.get("flow", {}), "engine": engine, "preset": "" if preset == "default" else preset}
+    recipe["flow"] = {**recipe.get("flow", {}), "engine": engine, "preset": preset}
     return recipe
 
 

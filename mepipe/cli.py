@@ -260,7 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
     pp.add_argument("--out", type=Path, required=True, help="output cache (.h5)")
     pp.add_argument("--recipe", help="bundled recipe name or a .toml path (default: the dataset's, else default)")
     pp.add_argument("--flow-engine", help="override the recipe's flow engine (opencv, numba, torch)")
-    pp.add_argument("--flow-preset", help="override the recipe's flow preset ('micro'; '' for the listed parameters)")
+    pp.add_argument("--flow-preset", help="set every TV-L1 parameter from a preset: 'default' (OpenCV's "
+                                          "defaults), 'micro'; '' for the recipe's own")
     pp.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     pp.add_argument("--backend", default="loky", choices=["loky", "threading", "dask", "ray"],
                     help="joblib backend for --jobs > 1 (dask/ray for a cluster)")

@@ -78,11 +78,13 @@ def test_numba_and_torch_agree(pairs, numba_micro):
 
 
 def test_batch_equals_single(pairs, numba_micro):
+    # the same kernel per pair; equal bit for bit in a fresh process, but in the long-lived test
+    # process differences up to 3e-5 px have been seen (docs/performance.md): 1e-4 px is the bound
     eng = get_engine("numba", **get_preset("micro"))
     for i in range(len(pairs["prev"])):
-        np.testing.assert_array_equal(eng.compute(pairs["prev"][i], pairs["next"][i]), numba_micro[i])
+        np.testing.assert_allclose(eng.compute(pairs["prev"][i], pairs["next"][i]), numba_micro[i], rtol=0, atol=1e-4)
     one = get_engine("numba", threads=1, **get_preset("micro")).compute_batch(pairs["prev"], pairs["next"])
-    np.testing.assert_array_equal(one, numba_micro)
+    np.testing.assert_allclose(one, numba_micro, rtol=0, atol=1e-4)
     t = get_engine("torch", device="cpu", **get_preset("micro"))
     batch = t.compute_batch(pairs["prev"], pairs["next"])
     single = t.compute(pairs["prev"][1], pairs["next"][1])

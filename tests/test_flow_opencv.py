@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from mepipe.stages.flow import compute_flow, get_engine, list_engines
+from mepipe.stages.flow import compute_flow, get_engine, get_preset, list_engines
 from mepipe.warp import endpoint_error, gaussian_bumps, warp_forward
 
 
@@ -48,11 +48,16 @@ def test_recipe_preset_wins_over_listed_defaults():
     from mepipe.recipe import load_recipe
     from mepipe.stages.flow import PRESETS, engine_from_recipe
 
-    r = load_recipe(overrides={"flow": {"preset": "micro"}})
-    assert r["flow"]["warps"] == 5  # default.toml lists OpenCV's value ...
+    # default.toml lists the micro values for the numba engine: no preset needed to get them
+    e = engine_from_recipe(load_recipe()["flow"])
+    assert e.name == "numba" and e.params == get_preset("micro")
+    # a preset replaces every listed TV-L1 parameter: "default" is OpenCV's defaults exactly
+    r = load_recipe(overrides={"flow": {"engine": "opencv", "preset": "default", "lambda": 0.3}})
     e = engine_from_recipe(r["flow"])
-    assert e.name == "opencv" and all(e.params[k] == v for k, v in PRESETS["micro"].items())  # ... the preset wins
-    assert engine_from_recipe(load_recipe()["flow"]).params["warps"] == 5
+    assert e.name == "opencv" and e.params == get_engine("opencv").params and e.params["warps"] == 5
+    r = load_recipe(overrides={"flow": {"preset": "micro", "warps": 4}})
+    assert r["flow"]["warps"] == 4  # listed ...
+    assert all(engine_from_recipe(r["flow"]).params[k] == v for k, v in PRESETS["micro"].items())  # ... the preset wins
     # explicit API arguments win over a preset
     assert get_engine("opencv", preset="micro", warps=3).params["warps"] == 3
     with pytest.raises(ValueError, match="unknown flow preset"):

@@ -76,7 +76,7 @@ def test_cli_preprocess_inspect_and_recipe_refusal(synth_set, tmp_path, capsys):
 
     sheet = cv2.imread(str(tmp_path / "sheet.png"))
     assert sheet is not None and sheet.shape[0] > 100
-    rc = main(["preprocess", "--manifest", str(synth_set), "--out", str(out), "--flow-engine", "numba", "--quiet"])
+    rc = main(["preprocess", "--manifest", str(synth_set), "--out", str(out), "--flow-engine", "opencv", "--quiet"])
     assert rc == 2 and "another recipe" in capsys.readouterr().err
 
 

@@ -1,6 +1,9 @@
 """Scale-out: per-sample work on a dask cluster (or ray) gives the same cache as a local run, bit for bit."""
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -12,7 +15,6 @@ def tiny(tmp_path_factory):
     from mepipe.datasets import read_manifest
     from mepipe.labels import apply_label_map
     from mepipe.recipe import load_recipe
-    from mepipe.runner import preprocess
     from mepipe.synth import make_synthetic_set
 
     root = tmp_path_factory.mktemp("scale")
@@ -22,8 +24,17 @@ def tiny(tmp_path_factory):
     classes, samples = apply_label_map(samples, "native")
     recipe = load_recipe("default")
     local = root / "local.h5"
-    s = preprocess(samples, local, recipe, jobs=1, classes=classes, progress=False)
-    assert s.done == len(samples) and not s.failed, s.text()
+    # the local run in a fresh process, like the workers (the numba flow engine agrees between
+    # fresh processes bit for bit; in this long-lived test process it has been seen to differ by
+    # up to 3e-5 px: docs/performance.md)
+    code = ("import sys; from mepipe.datasets import read_manifest; from mepipe.labels import apply_label_map; "
+            "from mepipe.recipe import load_recipe; from mepipe.runner import preprocess; "
+            "s, _ = read_manifest(sys.argv[1], dataset='scale'); c, s = apply_label_map(s, 'native'); "
+            "r = preprocess(s, sys.argv[2], load_recipe('default'), jobs=1, classes=c, progress=False); "
+            "sys.exit(0 if r.done == len(s) and not r.failed else 1)")
+    p = subprocess.run([sys.executable, "-c", code, str(manifest), str(local)], capture_output=True, text=True,
+                       timeout=300)
+    assert p.returncode == 0, p.stderr
     return root, samples, classes, recipe, local
 
 
@@ -34,8 +45,9 @@ def _assert_same(a, b):
         assert ca.attrs["recipe_hash"] == cb.attrs["recipe_hash"]
         for key in ca.meta["key"]:
             ra, rb = ca.read(ca.index_of(key)), cb.read(cb.index_of(key))
-            for name in ca.fields:
-                assert ra[name].dtype == rb[name].dtype and np.array_equal(ra[name], rb[name]), f"{key} {name}"
+            differ = {name: float(np.abs(ra[name].astype(np.float64) - rb[name]).max()) for name in ca.fields
+                      if ra[name].dtype != rb[name].dtype or not np.array_equal(ra[name], rb[name])}
+            assert not differ, f"{key}: fields differ (max abs difference) {differ}"
             assert ra["label"] == rb["label"] and np.array_equal(ra["aus"], rb["aus"])
 
 

@@ -93,16 +93,15 @@ def get_engine(name: str = "opencv", preset: str | None = None, **params):
 def engine_from_recipe(flow_section: dict | None):
     """The engine a recipe's ``[flow]`` section describes.
 
-    ``engine`` names it; ``preset``, when set, replaces the parameters it defines (the recipe lists
-    OpenCV's defaults explicitly, so the preset must win over them); other keys are parameters.
+    ``engine`` names it; other keys are TV-L1 parameters. ``preset``, when set, replaces every TV-L1
+    parameter with the preset's full set (:func:`get_preset`: ``"default"`` is OpenCV's defaults,
+    ``"micro"`` the measured micro-motion setting), whatever the section lists.
     """
     flow = dict(flow_section or {})
     name = flow.pop("engine", "opencv")
     preset = flow.pop("preset", "") or ""
     if preset:
-        if preset not in PRESETS:
-            raise ValueError(f"unknown flow preset {preset!r}; available: {', '.join(PRESETS)}")
-        flow.update(PRESETS[preset])
+        flow.update(get_preset(preset))  # raises for an unknown preset
     return get_engine(name, **flow)
 
 
