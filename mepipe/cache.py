@@ -280,7 +280,7 @@ class CacheWriter:
 
     def __init__(self, path, recipe: dict, recipe_hash: str, classes=(), overwrite: bool = False,
                  compression: str | None = None, compression_opts: int | None = 4,
-                 commit_every: int = 32, commit_seconds: float = 30.0):
+                 commit_every: int = 32, commit_seconds: float = 30.0, commit_growth: float = 0.25):
         self.path = Path(path)
         self.recipe = recipe
         self.recipe_hash = recipe_hash
@@ -289,6 +289,10 @@ class CacheWriter:
         self.compression_opts = compression_opts if self.compression == "gzip" else None
         self.commit_every = max(1, int(commit_every))
         self.commit_seconds = float(commit_seconds)
+        if not commit_growth >= 0:
+            raise ValueError(f"commit_growth must be >= 0, got {commit_growth!r}")
+        self.commit_growth = float(commit_growth)
+        self._n_cached = 0
         self.spool = Spool(self.path)
         self._pending = 0
         self._last_commit = time.monotonic()
@@ -304,6 +308,8 @@ class CacheWriter:
             self.spool.clear()
         if self.path.exists():
             self._check_existing()
+            with _h5py().File(self.path, "r") as f:
+                self._n_cached = int(f["meta/key"].shape[0]) if "meta/key" in f else 0
         elif self.spool.dir.exists():
             self._check_spool_recipe()
         self._write_spool_stamp()
@@ -363,7 +369,10 @@ class CacheWriter:
         self._maybe_commit()
 
     def _maybe_commit(self):
-        if self._pending >= self.commit_every or time.monotonic() - self._last_commit > self.commit_seconds:
+        # A commit copies the whole file, so the batch grows with the cache (commit_growth x the
+        # samples already in it): the copying stays proportional to the data, not quadratic in it.
+        due = max(self.commit_every, int(self.commit_growth * self._n_cached))
+        if self._pending >= due or time.monotonic() - self._last_commit > self.commit_seconds:
             self.commit()
 
     def commit(self) -> int:
@@ -382,8 +391,10 @@ class CacheWriter:
             # closed), so make sure first that the room the appended samples need is there
             _reserve(tmp, sum(p.stat().st_size + 65536 for p, _ in recs) + 65536 * len(fails) + (1 << 20))
             added = self._append(tmp, [r for _, r in recs], [d for _, d in fails])
+            n_after = self._n_cached + added
             _fsync_file(tmp)
             os.replace(tmp, self.path)
+            self._n_cached = n_after
             _fsync_dir(self.path.parent)
         except CacheError:
             tmp.unlink(missing_ok=True)

@@ -73,7 +73,7 @@ def recipe_hash(recipe: dict) -> str:
     compression and commit timing change how the file is written, not what it holds)."""
     r = {k: v for k, v in recipe.items() if k not in ("name", "description")}
     r = copy.deepcopy(r)
-    for k in ("commit_every", "commit_seconds", "compression", "compression_opts"):
+    for k in ("commit_every", "commit_seconds", "commit_growth", "compression", "compression_opts"):
         r.get("cache", {}).pop(k, None)
     r.get("dataset", {}).pop("annotation", None)  # where the annotation file lies does not change the features
     blob = json.dumps(r, sort_keys=True, separators=(",", ":"), default=str)

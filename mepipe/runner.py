@@ -235,7 +235,8 @@ def preprocess(samples, out, recipe: dict, jobs: int = 1, backend: str = "loky",
     ccfg = recipe.get("cache", {})
     writer = CacheWriter(out, recipe, recipe_hash(recipe), classes=classes, overwrite=overwrite,
                          compression=ccfg.get("compression", "none"), compression_opts=ccfg.get("compression_opts", 4),
-                         commit_every=ccfg.get("commit_every", 32), commit_seconds=ccfg.get("commit_seconds", 30.0))
+                         commit_every=ccfg.get("commit_every", 32), commit_seconds=ccfg.get("commit_seconds", 30.0),
+                         commit_growth=ccfg.get("commit_growth", 0.25))
     summary = RunSummary(total=len(samples) + len(failures), out=str(out))
     keys = [s.key for s in samples]
     dup = [k for k, n in Counter(keys).items() if n > 1]

@@ -1,5 +1,6 @@
 """The HDF5 cache: bit-exact round trip, plain-h5py layout, resume, refusals, cheap import."""
 import json
+import os
 import subprocess
 import sys
 
@@ -179,3 +180,35 @@ def test_import_is_cheap():
             "print(sorted(m for m in ('cv2','dlib','mediapipe','torch','numba') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_commit_batches_grow_with_the_cache(tmp_path, monkeypatch):
+    """A commit copies the whole file: with ``commit_growth`` the bytes copied stay a small multiple
+    of the final file (fixed batches copy it over and over), and the cache holds the same samples."""
+    import shutil
+
+    import mepipe.cache as mc
+
+    real = shutil.copyfile
+    recs = _records(120)
+    copied, commits, final = {}, {}, {}
+    for growth in (0.0, 0.5):
+        sizes = []
+        monkeypatch.setattr(mc.shutil, "copyfile", lambda a, b, _s=sizes: (_s.append(os.path.getsize(a)), real(a, b))[1])
+        path = tmp_path / f"g{growth}.h5"
+        w = CacheWriter(path, RECIPE, "hash1", classes=["happy", "sad"], commit_every=2, commit_growth=growth)
+        for r in recs:
+            w.add(r)
+        w.close()
+        copied[growth], commits[growth], final[growth] = sum(sizes), len(sizes), os.path.getsize(path)
+    assert commits[0.0] == 59  # 60 batches of 2; the first creates the file, no copy
+    assert commits[0.5] <= 12, commits
+    assert copied[0.5] < 4 * final[0.5], (copied, final)  # about final / growth, plus small-file overhead
+    assert copied[0.0] > 10 * final[0.0], (copied, final)
+    with open_cache(tmp_path / "g0.0.h5") as a, open_cache(tmp_path / "g0.5.h5") as b:
+        assert sorted(a.meta["key"]) == sorted(b.meta["key"])
+        for key in a.meta["key"]:
+            ra, rb = a.read(a.index_of(key)), b.read(b.index_of(key))
+            assert all(np.array_equal(ra[k], rb[k]) for k in ("onset", "apex", "flow", "strain"))
+    with pytest.raises(ValueError, match="commit_growth"):
+        CacheWriter(tmp_path / "x.h5", RECIPE, "hash1", commit_growth=-1)
