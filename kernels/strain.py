@@ -11,7 +11,7 @@ from numba import njit, prange
 
 
 
-@njit(cache=True, parallel=False, fastmath=False)
+@njit(cache=True, nogil=True, parallel=False, fastmath=False)
 def strain_components_kernel(u, v, out):
     """Fill ``out`` (3,H,W) with e_xx, e_yy, e_xy of the flow (u, v) (each (H,W) float32)."""
     h, w = u.shape
@@ -42,7 +42,7 @@ def strain_components_kernel(u, v, out):
             out[2, y, x] = 0.5 * (dudy + dvdx)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def strain_magnitude_kernel(comp, out):
     _, h, w = comp.shape
     for y in range(h):

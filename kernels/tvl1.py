@@ -20,7 +20,8 @@ Differences from OpenCV, all on the side of accuracy: warps use exact float coor
 image), and the flow is rescaled by the actual size ratio between levels.
 
 All functions work on one pair in one thread; :func:`tvl1_batch` spreads pairs over the Numba
-threads (``prange`` over pairs).
+threads (``prange`` over pairs). They release the GIL (``nogil``), so Python threads (``--backend
+threading``) can run them at the same time.
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ _FM = True  # fastmath: lets LLVM reorder float reductions (results differ by ro
 # error_model="numpy" below: no ZeroDivisionError branch in divisions, so the loops vectorise
 
 
-@njit(cache=True, fastmath=_FM, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=_FM, error_model="numpy")
 def resize_bilinear(src, oh, ow):
     """Bilinear resize of a float32 (H, W) image to (oh, ow), half-pixel centres (``cv2.resize``
     INTER_LINEAR mapping), source coordinates clamped to the image."""
@@ -76,7 +77,7 @@ def resize_bilinear(src, oh, ow):
     return out
 
 
-@njit(cache=True, fastmath=_FM, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=_FM, error_model="numpy")
 def centered_gradient(src, dx, dy):
     """Half central differences (``0.5 (I(x+1) - I(x-1))``) with the border replicated."""
     h, w = src.shape
@@ -90,7 +91,7 @@ def centered_gradient(src, dx, dy):
             dy[y, x] = 0.5 * (src[yp, x] - src[ym, x])
 
 
-@njit(cache=True, fastmath=_FM, error_model="numpy", inline="always")
+@njit(cache=True, nogil=True, fastmath=_FM, error_model="numpy", inline="always")
 def _cubic_weights(t):
     a = np.float32(-0.75)
     t1 = t + np.float32(1.0)
@@ -102,7 +103,7 @@ def _cubic_weights(t):
     return w0, w1, w2, w3
 
 
-@njit(cache=True, fastmath=_FM, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=_FM, error_model="numpy")
 def warp_bicubic3(a, b, c, u1, u2, oa, ob, oc):
     """Sample images ``a``, ``b``, ``c`` at ``(x + u1, y + u2)`` (bicubic, Keys a = -0.75, each tap
     clamped to the image) into ``oa``, ``ob``, ``oc``."""
@@ -233,7 +234,7 @@ def median_network(ksize: int):
     return col, np.asarray(pruned[::-1], dtype=np.int64).reshape(-1, 2)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _compare_rows(lo, hi):
     """One comparator on two distinct rows, elementwise: ``lo, hi = min, max``.
 
@@ -247,7 +248,7 @@ def _compare_rows(lo, hi):
         hi[x] = np.maximum(a, b)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def median_filter(src, ksize, col_net, med_net):
     """Median filter of float32 ``src`` in place (``ksize`` x ``ksize`` window, border replicated
     as ``cv2.medianBlur``), using the comparator networks of :func:`median_network` on whole rows."""
@@ -276,7 +277,7 @@ def median_filter(src, ksize, col_net, med_net):
     src[:, :] = out
 
 
-@njit(cache=True, fastmath=_FM, error_model="numpy", inline="always")
+@njit(cache=True, nogil=True, fastmath=_FM, error_model="numpy", inline="always")
 def _primal(gx, gy, ig, rc, a1, a2, d1, d2, l_t, theta):
     """Primal step at one pixel: new (u1, u2) and the squared change."""
     rho = rc + gx * a1 + gy * a2
@@ -286,7 +287,7 @@ def _primal(gx, gy, ig, rc, a1, a2, d1, d2, l_t, theta):
     return n1, n2, (n1 - a1) * (n1 - a1) + (n2 - a2) * (n2 - a2)
 
 
-@njit(cache=True, fastmath=_FM, error_model="numpy", inline="always")
+@njit(cache=True, nogil=True, fastmath=_FM, error_model="numpy", inline="always")
 def _dual(b1, b2, c1, c2, q11, q12, q21, q22, x, u1x, u2x, fr, taut):
     """Dual step at column x of one row (flow row b, next row c, dual rows q)."""
     one = np.float32(1.0)
@@ -300,7 +301,7 @@ def _dual(b1, b2, c1, c2, q11, q12, q21, q22, x, u1x, u2x, fr, taut):
     q22[x] = (q22[x] + taut * u2y) * i2
 
 
-@njit(cache=True, fastmath=_FM, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=_FM, error_model="numpy")
 def tvl1_iteration(I1wx, I1wy, igrad, rho_c, u1, u2, p11, p12, p21, p22, l_t, theta, taut):
     """One primal-dual iteration at one warp; returns the sum over pixels of the squared flow change.
 
@@ -363,7 +364,7 @@ def tvl1_iteration(I1wx, I1wy, igrad, rho_c, u1, u2, p11, p12, p21, p22, l_t, th
     return err
 
 
-@njit(cache=True, fastmath=_FM, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=_FM, error_model="numpy")
 def solve_level(I0, I1, u1, u2, tau, lam, theta, warps, epsilon, inner, outer, median, col_net, med_net):
     """Refine the flow ``(u1, u2)`` in place at one pyramid level; returns iterations done."""
     h, w = I0.shape
@@ -409,7 +410,7 @@ def solve_level(I0, I1, u1, u2, tau, lam, theta, warps, epsilon, inner, outer, m
     return iters
 
 
-@njit(cache=True, fastmath=_FM, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=_FM, error_model="numpy")
 def tvl1_pair(prev, nxt, hs, ws, tau, lam, theta, warps, epsilon, inner, outer, median, col_net, med_net,
               out):
     """Dual TV-L1 flow from uint8 ``prev`` to ``nxt`` into ``out`` (2, H, W) float32.
@@ -441,7 +442,7 @@ def tvl1_pair(prev, nxt, hs, ws, tau, lam, theta, warps, epsilon, inner, outer, 
     return iters
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def tvl1_batch(prev, nxt, hs, ws, tau, lam, theta, warps, epsilon, inner, outer, median, col_net, med_net,
                out):
     """:func:`tvl1_pair` on every pair of ``prev``/``nxt`` (B, H, W) into ``out`` (B, 2, H, W),

@@ -8,6 +8,7 @@ and reason; the batch goes on. A rerun with the same recipe skips every sample a
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import Counter
 from contextlib import contextmanager
@@ -55,10 +56,18 @@ class RunSummary:
 # ----------------------------------------------------------------------------- per-process stages
 
 _STATE: dict = {}
+_STATE_LOCK = threading.Lock()
+
+
+_LIMITED = threading.local()
 
 
 def _limit_threads():
-    """One thread per worker process for OpenCV and Numba (the processes share the cores)."""
+    """One thread per worker for OpenCV and Numba (the workers share the cores); once per thread,
+    as Numba's setting is per thread."""
+    if getattr(_LIMITED, "done", False):
+        return
+    _LIMITED.done = True
     try:
         import cv2
 
@@ -76,17 +85,19 @@ def _limit_threads():
 def _stages(recipe: dict, single_thread: bool):
     """Stage objects for this recipe, built once per process."""
     h = recipe_hash(recipe)
-    if _STATE.get("hash") != h:
-        from .stages.align import Aligner
-        from .stages.crop import FaceCropper
-        from .stages.flow import engine_from_recipe
+    with _STATE_LOCK:  # the threads of --backend threading share these (their models are per thread)
+        if _STATE.get("hash") != h:
+            from .stages.align import Aligner
+            from .stages.crop import FaceCropper
+            from .stages.flow import engine_from_recipe
 
-        if single_thread:
-            _limit_threads()
-        _STATE.clear()
-        _STATE.update(hash=h, cropper=FaceCropper(recipe.get("crop")), aligner=Aligner(recipe.get("align")),
-                      engine=engine_from_recipe(recipe.get("flow")))
-    return _STATE["cropper"], _STATE["aligner"], _STATE["engine"]
+            _STATE.clear()
+            _STATE.update(hash=h, cropper=FaceCropper(recipe.get("crop")), aligner=Aligner(recipe.get("align")),
+                          engine=engine_from_recipe(recipe.get("flow")))
+        state = dict(_STATE)
+    if single_thread:
+        _limit_threads()
+    return state["cropper"], state["aligner"], state["engine"]
 
 
 def _n_frames(source: Path) -> int:

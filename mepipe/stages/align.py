@@ -16,6 +16,7 @@ needs them for the registration).
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -144,19 +145,24 @@ def warp_to(bgr: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:
     return cv2.warpAffine(bgr, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
-_MESH: dict = {}
+_LOCAL = threading.local()
 
 
 def _face_mesh(min_conf: float, refine: bool):
-    """One MediaPipe FaceMesh per process and setting, reused for every sample."""
+    """One MediaPipe FaceMesh per thread and setting, reused for every sample. (A MediaPipe graph
+    takes one image at a time: shared between the threads of ``--backend threading`` it fails
+    with "Packet timestamp mismatch".)"""
+    meshes = getattr(_LOCAL, "meshes", None)
+    if meshes is None:
+        meshes = _LOCAL.meshes = {}
     key = (round(float(min_conf), 3), bool(refine))
-    if key not in _MESH:
+    if key not in meshes:
         import mediapipe as mp
 
-        _MESH[key] = mp.solutions.face_mesh.FaceMesh(
+        meshes[key] = mp.solutions.face_mesh.FaceMesh(
             static_image_mode=True, max_num_faces=1, refine_landmarks=refine, min_detection_confidence=min_conf
         )
-    return _MESH[key]
+    return meshes[key]
 
 
 class Aligner:

@@ -7,6 +7,7 @@ cost time (about 0.8 s to load the predictor per process, 5 ms per sample). ``bo
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,29 +57,37 @@ def square_box(landmarks: np.ndarray, margin: float) -> tuple[float, float, floa
 
 
 _MODELS: dict = {}
+_MODELS_LOCK = threading.Lock()
+_LOCAL = threading.local()
 
 
 def _detector(detector: str):
-    """dlib face detector, loaded once per process and reused for every sample."""
+    """dlib face detector, loaded once per thread and reused for every sample (a dlib detector
+    keeps its image pyramid in itself, so threads cannot share one)."""
     import dlib
 
-    if detector not in _MODELS:
+    models = getattr(_LOCAL, "detectors", None)
+    if models is None:
+        models = _LOCAL.detectors = {}
+    if detector not in models:
         if detector == "hog":
             det = dlib.get_frontal_face_detector()
         elif detector == "cnn":
             det = dlib.cnn_face_detection_model_v1(str(dlib_model(CNN_FACE_DETECTOR)))
         else:
             raise ValueError(f"unknown face detector {detector!r}: use 'hog' or 'cnn'")
-        _MODELS[detector] = det
-    return _MODELS[detector]
+        models[detector] = det
+    return models[detector]
 
 
 def _predictor():
-    """dlib's 68-point shape predictor (a 100 MB file), loaded once per process when first needed."""
+    """dlib's 68-point shape predictor (a 100 MB file), loaded once per process when first needed;
+    its fit keeps no state, so threads share it."""
     import dlib
 
-    if "predictor" not in _MODELS:
-        _MODELS["predictor"] = dlib.shape_predictor(str(dlib_model(SHAPE_PREDICTOR_68)))
+    with _MODELS_LOCK:
+        if "predictor" not in _MODELS:
+            _MODELS["predictor"] = dlib.shape_predictor(str(dlib_model(SHAPE_PREDICTOR_68)))
     return _MODELS["predictor"]
 
 
