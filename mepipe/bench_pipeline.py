@@ -270,7 +270,7 @@ def stage_split(samples, classes, out: Path, recipe: dict) -> dict:
     first loads the models (dlib, MediaPipe, the flow engine's compiled kernels); its time is
     reported as ``warmup_s``. ``other`` is the chain's time outside the timed functions."""
     from .runner import compute_sample, preprocess
-    from .stages.align import ALIGN_DEFAULTS
+    from .stages.align import Aligner
 
     t0 = time.perf_counter()
     compute_sample(samples[0], recipe)
@@ -286,8 +286,7 @@ def stage_split(samples, classes, out: Path, recipe: dict) -> dict:
     stages["other"] = max(0.0, total - sum(stages.values()))
     n = summary.done
     per_sample = dict(PER_SAMPLE)
-    al = {**ALIGN_DEFAULTS, **recipe.get("align", {})}
-    if al["mode"] == "register" or al["apex_landmarks"] == "mediapipe":
+    if Aligner(recipe.get("align")).fits_apex:
         per_sample["align: MediaPipe"] = 2  # the apex is fitted too
     missing = [f"{k}: {timer.calls[k]} calls for {n} samples" for k, per in per_sample.items()
                if timer.calls[k] != per * n]

@@ -308,8 +308,6 @@ class CacheWriter:
             self.spool.clear()
         if self.path.exists():
             self._check_existing()
-            with _h5py().File(self.path, "r") as f:
-                self._n_cached = int(f["meta/key"].shape[0]) if "meta/key" in f else 0
         elif self.spool.dir.exists():
             self._check_spool_recipe()
         self._write_spool_stamp()
@@ -320,6 +318,7 @@ class CacheWriter:
         try:
             with h5py.File(self.path, "r") as f:
                 attrs = dict(f.attrs)
+                self._n_cached = int(f["meta/key"].shape[0]) if "meta/key" in f else 0
         except OSError as e:
             raise CacheError(f"existing cache is not a readable HDF5 file: {self.path} ({e}); "
                              f"use --overwrite to start again") from None

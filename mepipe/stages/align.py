@@ -58,9 +58,6 @@ class AlignResult:
     landmarks: np.ndarray  # float32 (2,478,2): onset, apex landmarks in aligned pixels
     matrix: np.ndarray  # 2x3 float64 frame -> aligned (onset)
     apex_matrix: np.ndarray  # 2x3 float64 frame -> aligned (apex; equals matrix in mode "onset")
-    #: ``True`` when ``landmarks[1]`` is still a copy of the onset's, to be moved by the flow
-    #: (:func:`move_points`); ``False`` when MediaPipe fitted them on the apex
-    apex_pending: bool = False
 
 
 def template_points(params: dict) -> np.ndarray:
@@ -179,6 +176,13 @@ class Aligner:
         self.p = p
         self.template = template_points(p)
 
+    @property
+    def fits_apex(self) -> bool:
+        """Whether MediaPipe also runs on the apex (``register`` mode, or ``apex_landmarks =
+        "mediapipe"``); otherwise ``align`` returns the onset's landmarks as ``landmarks[1]``, for
+        the runner to move by the flow."""
+        return self.p["mode"] == "register" or self.p["apex_landmarks"] == "mediapipe"
+
     def landmarks(self, bgr: np.ndarray, box, which: str) -> np.ndarray:
         """MediaPipe's 478 (or 468) landmarks of the face in ``box``, in frame pixels."""
         import cv2
@@ -196,8 +200,7 @@ class Aligner:
     def align(self, onset: np.ndarray, apex: np.ndarray, box) -> AlignResult:
         size = int(self.p["size"])
         lm_on = self.landmarks(onset, box, "onset")
-        fit_apex = self.p["mode"] == "register" or self.p["apex_landmarks"] == "mediapipe"
-        lm_ap = self.landmarks(apex, box, "apex") if fit_apex else lm_on
+        lm_ap = self.landmarks(apex, box, "apex") if self.fits_apex else lm_on
         idx = list(STABLE_POINTS)
         m = similarity_transform(lm_on[idx], self.template)
         scale = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
@@ -211,7 +214,7 @@ class Aligner:
         out_on = warp_to(onset, m, size)
         out_ap = warp_to(apex, m_ap, size)
         lms = np.stack([apply_affine(m, lm_on), apply_affine(m_ap, lm_ap)]).astype(np.float32)
-        return AlignResult(out_on, out_ap, lms, m, m_ap, apex_pending=not fit_apex)
+        return AlignResult(out_on, out_ap, lms, m, m_ap)
 
 
 def eye_centres(landmarks: np.ndarray) -> np.ndarray:
