@@ -27,7 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_open, atomic_write_text, fsync_dir, fsync_file
 from .errors import MepipeError
+from .versions import library_versions
 
 SCHEMA_VERSION = 1
 
@@ -90,40 +92,6 @@ def _decode(arr) -> list[str]:
     return [x.decode("utf-8") if isinstance(x, bytes) else str(x) for x in arr]
 
 
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def library_versions() -> dict:
-    """Versions of the libraries that shape the cache contents (read from package metadata)."""
-    from importlib import metadata
-
-    out = {}
-    for dist in ("numpy", "h5py", "dlib-bin", "dlib", "mediapipe", "opencv-contrib-python", "numba", "torch"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            continue
-    return out
-
-
 def spool_dir(path: Path) -> Path:
     return Path(str(path) + ".spool")
 
@@ -184,30 +152,21 @@ class Spool:
 
     def put(self, rec: SampleRecord) -> None:
         self._ensure()
-        name = _spool_name(rec.key)
         arrays = {f"field__{k}": np.asarray(v) for k, v in rec.fields.items()}
         arrays["aus"] = rec.aus
         arrays["meta"] = np.frombuffer(json.dumps(rec.meta).encode("utf-8"), dtype=np.uint8)
-        tmp = self.dir / f".{name}.{os.getpid()}.tmp"
         try:
-            with open(tmp, "wb") as fh:
+            with atomic_open(self.dir / f"{_spool_name(rec.key)}.npz") as fh:
                 np.savez(fh, **arrays)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.dir / f"{name}.npz")
         except OSError as e:
-            tmp.unlink(missing_ok=True)
             raise CacheError(f"cannot write the spool file of sample {rec.key} in {self.dir}: {e}") from e
 
     def put_failure(self, key: str, stage: str, reason: str) -> None:
         self._ensure()
-        name = _spool_name(key)
-        tmp = self.dir / f".{name}.{os.getpid()}.ftmp"
         try:
-            tmp.write_text(json.dumps({"key": key, "stage": stage, "reason": reason}), encoding="utf-8")
-            os.replace(tmp, self.dir / f"{name}.fail.json")
+            atomic_write_text(self.dir / f"{_spool_name(key)}.fail.json",
+                              json.dumps({"key": key, "stage": stage, "reason": reason}))
         except OSError as e:
-            tmp.unlink(missing_ok=True)
             raise CacheError(f"cannot write the spool record of failed sample {key} in {self.dir}: {e}") from e
 
     def _read(self, p: Path, arrays: bool):
@@ -259,7 +218,7 @@ class Spool:
 
     def cleanup_temp(self) -> None:
         if self.dir.is_dir():
-            for p in list(self.dir.glob(".*.tmp")) + list(self.dir.glob(".*.ftmp")):
+            for p in self.dir.glob(".*.tmp"):
                 p.unlink(missing_ok=True)
             try:
                 self.dir.rmdir()  # only when empty
@@ -391,10 +350,10 @@ class CacheWriter:
             _reserve(tmp, sum(p.stat().st_size + 65536 for p, _ in recs) + 65536 * len(fails) + (1 << 20))
             added = self._append(tmp, [r for _, r in recs], [d for _, d in fails])
             n_after = self._n_cached + added
-            _fsync_file(tmp)
+            fsync_file(tmp)
             os.replace(tmp, self.path)
             self._n_cached = n_after
-            _fsync_dir(self.path.parent)
+            fsync_dir(self.path.parent)
         except CacheError:
             tmp.unlink(missing_ok=True)
             raise

@@ -11,7 +11,6 @@ import logging
 import threading
 import time
 from collections import Counter
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -180,56 +179,6 @@ def process_one(sample, recipe: dict, single_thread: bool = False):
         return ("fail", sample.key, Failure(sample.key, "unexpected", f"{where}: {type(e).__name__}: {e}"))
 
 
-# ----------------------------------------------------------------------------- backends
-
-
-@contextmanager
-def backend_context(backend: str, jobs: int, scheduler: str | None = None):
-    """A joblib backend context: ``loky``/``threading`` locally, ``dask`` or ``ray`` for a cluster."""
-    import joblib
-
-    if backend in ("loky", "threading", "multiprocessing", "sequential"):
-        with joblib.parallel_config(backend=backend, n_jobs=jobs):
-            yield
-        return
-    if backend == "dask":
-        try:
-            from dask.distributed import Client
-        except ImportError:
-            raise RuntimeError("backend 'dask' needs the dask extra: pip install 'mepipe[dask]'") from None
-        if scheduler:
-            client = Client(scheduler)
-        else:
-            client = Client(n_workers=max(1, jobs), threads_per_worker=1, processes=True,
-                            dashboard_address=None, host="127.0.0.1")
-        log.info("dask client: %s", client)
-        try:
-            with joblib.parallel_config(backend="dask"):
-                yield
-        finally:
-            client.close()
-        return
-    if backend == "ray":
-        try:
-            import ray
-            from ray.util.joblib import register_ray
-        except ImportError:
-            raise RuntimeError("backend 'ray' needs the ray extra: pip install 'mepipe[ray]'") from None
-        register_ray()
-        started = False
-        if not ray.is_initialized():
-            ray.init(address=scheduler, num_cpus=None if scheduler else max(1, jobs), include_dashboard=False)
-            started = True
-        try:
-            with joblib.parallel_config(backend="ray", n_jobs=jobs):
-                yield
-        finally:
-            if started:
-                ray.shutdown()
-        return
-    raise ValueError(f"unknown backend {backend!r}: use loky, threading, dask or ray")
-
-
 # ----------------------------------------------------------------------------- driver
 
 
@@ -241,7 +190,12 @@ def preprocess(samples, out, recipe: dict, jobs: int = 1, backend: str = "loky",
     in the cache's failures table too. Ctrl-C commits what was finished and returns with
     ``summary.interrupted`` set.
     """
+    from .parallel import BACKENDS, BackendError, resolve_jobs
+
     t0 = time.monotonic()
+    if backend not in BACKENDS:
+        raise BackendError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    jobs = resolve_jobs(jobs or 1)
     out = Path(out)
     ccfg = recipe.get("cache", {})
     writer = CacheWriter(out, recipe, recipe_hash(recipe), classes=classes, overwrite=overwrite,
@@ -273,7 +227,6 @@ def preprocess(samples, out, recipe: dict, jobs: int = 1, backend: str = "loky",
             f = Failure(f"{f.key}#{n}", f.stage, f.reason)
         summary.failed.append(f)
         writer.fail(f.key, f.stage, f.reason)
-    jobs = max(1, int(jobs or 1))
     log.info("preprocess: %d to do, %d cached, jobs=%d backend=%s", len(todo), summary.skipped, jobs, backend)
     bar = None
     if progress:
@@ -288,9 +241,11 @@ def preprocess(samples, out, recipe: dict, jobs: int = 1, backend: str = "loky",
         else:
             import joblib
 
+            from .parallel import backend_context, parallel_results
+
             with backend_context(backend, jobs, scheduler):
-                results = _parallel_results(todo, recipe, jobs)
-                _consume(results, writer, summary, bar)
+                calls = (joblib.delayed(process_one)(s, recipe, True) for s in todo)
+                _consume(parallel_results(calls, jobs), writer, summary, bar)
     except KeyboardInterrupt:
         summary.interrupted = True
     except BaseException:
@@ -308,26 +263,6 @@ def preprocess(samples, out, recipe: dict, jobs: int = 1, backend: str = "loky",
             log.warning("final commit after the error failed too: %s", e)
         summary.seconds = time.monotonic() - t0
     return summary
-
-
-def _parallel_results(todo, recipe: dict, jobs: int):
-    """Results of ``process_one`` on the active joblib backend, yielded as they finish.
-
-    Backends without generator output (ray's) run in chunks of ``4 * jobs`` samples, so that
-    finished samples still reach the spool and the cache while the batch goes on.
-    """
-    import joblib
-    from joblib.parallel import get_active_backend
-
-    active, _ = get_active_backend()
-    if getattr(active, "supports_return_generator", False):
-        par = joblib.Parallel(n_jobs=jobs, return_as="generator_unordered", batch_size=1)
-        yield from par(joblib.delayed(process_one)(s, recipe, True) for s in todo)
-        return
-    chunk = 4 * jobs
-    with joblib.Parallel(n_jobs=jobs, return_as="list", batch_size=1) as par:
-        for i in range(0, len(todo), chunk):
-            yield from par(joblib.delayed(process_one)(s, recipe, True) for s in todo[i:i + chunk])
 
 
 def _consume(results, writer: CacheWriter, summary: RunSummary, bar) -> None:

@@ -104,8 +104,10 @@ def test_threading_backend_equals_local_run(tiny):
 
 
 def test_unknown_backend_is_a_clear_error(tiny, tmp_path):
+    from mepipe.parallel import BackendError
     from mepipe.runner import preprocess
 
     _, samples, classes, recipe, _ = tiny
-    with pytest.raises(ValueError, match="unknown backend 'spark'"):
+    with pytest.raises(BackendError, match="unknown backend 'spark'"):
         preprocess(samples, tmp_path / "x.h5", recipe, jobs=2, backend="spark", classes=classes, progress=False)
+    assert not (tmp_path / "x.h5").exists() and not (tmp_path / "x.h5.spool").exists()  # checked before any work

@@ -22,23 +22,6 @@ from .flow_numba import check_batch, check_pair, validate_params
 log = logging.getLogger(__name__)
 
 
-def resolve_device(device: str = "auto"):
-    """``torch.device`` for ``"cpu"``, ``"cuda"`` (or ``"cuda:N"``) or ``"auto"``; logs the choice."""
-    import torch
-
-    if device == "auto":
-        dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    elif str(device) == "cpu" or str(device).startswith("cuda"):
-        dev = torch.device(device)
-        if dev.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device {device!r} requested but CUDA is not available to torch")
-    else:
-        raise ValueError(f"device must be 'cpu', 'cuda' or 'auto', got {device!r}")
-    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
-    log.info("torch flow engine on %s (%s)", dev, name)
-    return dev
-
-
 def _resize_matrix(n_in: int, n_out: int) -> np.ndarray:
     """(n_out, n_in) matrix of 1-D bilinear resampling with half-pixel centres (the numba kernel's
     ``resize_bilinear`` along one axis)."""
@@ -74,7 +57,11 @@ class TorchTVL1:
     @property
     def device(self):
         if self._device is None:
-            self._device = resolve_device(self.device_request)
+            import torch
+
+            from ..device import resolve_device
+
+            self._device = torch.device(resolve_device(self.device_request, purpose="torch flow engine"))
         return self._device
 
     # -- numpy in, numpy out -------------------------------------------------------------------

@@ -10,14 +10,15 @@ submodules load on first use. See docs/training.md.
 """
 from __future__ import annotations
 
-__all__ = ["run", "Results", "TrainError", "demo_table", "results_table", "train_fold", "resolve_device"]
+__all__ = ["run", "run_config", "TrainConfig", "Results", "TrainError", "demo_table", "results_table", "train_fold"]
 
 _LAZY = {
     "run": "engine",
-    "Results": "engine",
-    "TrainError": "engine",
-    "train_fold": "engine",
-    "resolve_device": "engine",
+    "run_config": "engine",
+    "TrainConfig": "config",
+    "Results": "results",
+    "TrainError": "config",
+    "train_fold": "fold",
     "demo_table": "report",
     "results_table": "report",
 }

@@ -9,8 +9,11 @@ import json
 import sys
 from pathlib import Path
 
-PROTOCOL_CHOICES = ("loso", "lodo", "holdout", "composite")
-SELECT_CHOICES = ("final", "val", "test-best")
+from ..device import DEVICE_HELP
+from ..parallel import BACKENDS
+from .augment import AUGMENTATIONS
+from .config import CLASS_WEIGHTINGS, OPTIMIZERS, SELECTIONS
+from .protocols import PROTOCOLS
 
 
 def _label_map_arg(text: str):
@@ -53,20 +56,20 @@ def register(subparsers) -> None:
                     "report accuracy, macro-F1, UF1 and UAR pooled over folds. See docs/training.md.")
     p.add_argument("caches", nargs="+", help="cache files (.h5) written by `mepipe preprocess`")
     p.add_argument("--model", required=True, help="model name (see `mepipe models`)")
-    p.add_argument("--protocol", default="loso", choices=PROTOCOL_CHOICES)
+    p.add_argument("--protocol", default="loso", choices=PROTOCOLS)
     p.add_argument("--epochs", type=int, default=None, help="default: the model's paper setting")
     p.add_argument("--batch-size", type=int, default=None, help="default: the model's paper setting")
     p.add_argument("--lr", type=float, default=None, help="default: the model's paper setting")
     p.add_argument("--weight-decay", type=float, default=None, help="default: the model's paper setting")
-    p.add_argument("--optimizer", choices=("adam", "adamw", "sgd"), default=None,
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default=None,
                    help="default: the model's paper setting")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="run folder (default runs/MODEL-PROTOCOL)")
     p.add_argument("--jobs", type=int, default=1, help="folds trained in parallel (default 1)")
-    p.add_argument("--backend", default="loky", choices=("loky", "multiprocessing", "dask"),
+    p.add_argument("--backend", default="loky", choices=BACKENDS,
                    help="joblib backend for --jobs > 1; dask uses the active Client or a loopback LocalCluster")
-    p.add_argument("--select", default="final", choices=SELECT_CHOICES,
+    p.add_argument("--select", default="final", choices=SELECTIONS,
                    help="final (default), val (validation split from training subjects), "
                         "test-best (OPTIMISTIC: peers' best epoch per test fold)")
     p.add_argument("--val-fraction", type=float, default=0.2, help="share of training samples for --select val")
@@ -74,8 +77,8 @@ def register(subparsers) -> None:
     p.add_argument("--label-map", type=_label_map_arg, default=None,
                    help="label map name (megc2019-3class, casme2-5class, samm-5class, native), a JSON/TOML "
                         "file or inline JSON; default: the caches' own classes (composite: megc2019-3class)")
-    p.add_argument("--class-weighting", default="none", choices=("none", "balanced"))
-    p.add_argument("--augment", default="none", choices=("none", "hflip"))
+    p.add_argument("--class-weighting", default="none", choices=CLASS_WEIGHTINGS)
+    p.add_argument("--augment", default="none", choices=AUGMENTATIONS)
     p.add_argument("--model-kwargs", type=json.loads, default=None,
                    help='JSON object passed to the model builder, e.g. \'{"dropout": 0.3}\'')
     p.add_argument("--folds", type=_folds_arg, default=None,

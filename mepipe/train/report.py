@@ -51,7 +51,9 @@ def _mean_angles(records: list[dict]) -> dict[str, list[float]] | None:
 def finish_run(out: Path, records: dict, folds, table, classes, label_info, config, device, complete: bool,
                elapsed: float):
     """Pool the finished folds' predictions, write every output file and return :class:`Results`."""
-    from .engine import Results, atomic_write_text, versions
+    from ..atomic import atomic_write_text
+    from ..versions import library_versions
+    from .results import Results
 
     out = Path(out)
     width = max(2, len(str(len(folds) - 1)))
@@ -91,7 +93,7 @@ def finish_run(out: Path, records: dict, folds, table, classes, label_info, conf
                          "device": r["device"], "seconds": r["seconds"],
                          "checkpoint": str(out / f"{_fold_name(r['index'], width)}.pt")})
 
-    from .engine import OPTIMISTIC_NOTE, SELECTION_NOTES
+    from .config import OPTIMISTIC_NOTE, SELECTION_NOTES
 
     select = config["select"]
     selection = {"rule": select, "optimistic": select == "test-best", "note": SELECTION_NOTES[select]}
@@ -123,7 +125,7 @@ def finish_run(out: Path, records: dict, folds, table, classes, label_info, conf
         viz.plot_angles(angles, paths["angles"])
     res = Results(out=out, config={**config, "elapsed_seconds": round(elapsed, 3)}, metrics=metrics,
                   per_dataset=per_dataset, per_fold=per_fold, selection=selection, device=device, paths=paths,
-                  labels=label_info, complete=complete, versions=versions(), curves=curves, angles=angles)
+                  labels=label_info, complete=complete, versions=library_versions(), curves=curves, angles=angles)
     atomic_write_text(out / "results.json", json.dumps(_clean(res.to_dict()), indent=2, default=str, allow_nan=False))
     return res
 
@@ -178,7 +180,7 @@ def demo_table(results_list) -> str:
     ``results_list`` holds :class:`~mepipe.train.engine.Results` objects or run folders.
     Rows selected with the optimistic ``test-best`` rule are marked ``*`` and footnoted.
     """
-    from .engine import Results
+    from .results import Results
 
     rows = []
     any_opt = False
