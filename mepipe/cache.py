@@ -239,7 +239,10 @@ class CacheWriter:
 
     def __init__(self, path, recipe: dict, recipe_hash: str, classes=(), overwrite: bool = False,
                  compression: str | None = None, compression_opts: int | None = 4,
-                 commit_every: int = 32, commit_seconds: float = 30.0, commit_growth: float = 0.25):
+                 commit_every: int = 32, commit_seconds: float = 30.0, commit_growth: float = 0.25, timer=None):
+        from .timing import NO_TIMER
+
+        self.timer = timer or NO_TIMER
         self.path = Path(path)
         self.recipe = recipe
         self.recipe_hash = recipe_hash
@@ -335,6 +338,10 @@ class CacheWriter:
 
     def commit(self) -> int:
         """Move every spooled sample and failure into the cache file atomically; returns how many samples."""
+        with self.timer.stage("write: HDF5 commit"):
+            return self._commit()
+
+    def _commit(self) -> int:
         recs = sorted(self.spool.records(), key=lambda pr: pr[1].key)  # deterministic order
         fails = list(self.spool.failures())
         self._pending = 0

@@ -32,7 +32,7 @@ DEMO_SETTINGS = {
 #: learning rates for the demo's few epochs, where a paper default is tuned for hundreds of epochs
 DEMO_LR = {"ahmsa-net": DEMO_SETTINGS["ahmsa-net"]["lr"]}
 
-_PLUGINS = ("mepipe.synth", "mepipe.datasets.cli", "mepipe.train.cli", "mepipe.bench")
+_PLUGINS = ("mepipe.synth", "mepipe.datasets.cli", "mepipe.train.cli", "mepipe.benchmarks")
 
 log = logging.getLogger("mepipe")
 

@@ -112,33 +112,43 @@ def _n_frames(source: Path) -> int:
     return len(list_frame_files(source))
 
 
-def compute_sample(sample, recipe: dict, single_thread: bool = False) -> dict:
-    """Run every stage on one sample; returns the cache fields. Raises ``StageError`` naming the stage."""
+def compute_sample(sample, recipe: dict, single_thread: bool = False, timer=None) -> dict:
+    """Run every stage on one sample; returns the cache fields. Raises ``StageError`` naming the stage.
+
+    ``timer`` (a :class:`mepipe.timing.StageTimer`) times each stage; by default nothing is timed.
+    """
     import cv2
 
     from .frames import FrameError, read_frames
     from .stages.flow import compute_flow
     from .stages.strain import compute_strain
+    from .timing import NO_TIMER
 
+    timer = timer or NO_TIMER
     cropper, aligner, engine = _stages(recipe, single_thread)
     if sample.onset > sample.apex:
         raise StageError("frames", f"onset {sample.onset} is after apex {sample.apex}")
     try:
-        onset, apex = read_frames(sample.source, [sample.onset, sample.apex])
-        n_frames = _n_frames(sample.source)
+        with timer.stage("frames"):
+            onset, apex = read_frames(sample.source, [sample.onset, sample.apex])
+            n_frames = _n_frames(sample.source)
     except FrameError as e:
         raise StageError("frames", str(e)) from None
-    box = cropper.detect(onset).box
-    al = aligner.align(onset, apex, box)
-    g_on = cv2.cvtColor(al.onset, cv2.COLOR_BGR2GRAY)
-    g_ap = cv2.cvtColor(al.apex, cv2.COLOR_BGR2GRAY)
-    flow = compute_flow(g_on, g_ap, engine)
+    with timer.stage("crop (dlib)"):
+        box = cropper.detect(onset).box
+    with timer.stage("align: similarity + warp"):
+        al = aligner.align(onset, apex, box, timer=timer)
+        g_on = cv2.cvtColor(al.onset, cv2.COLOR_BGR2GRAY)
+        g_ap = cv2.cvtColor(al.apex, cv2.COLOR_BGR2GRAY)
+    with timer.stage("flow"):
+        flow = compute_flow(g_on, g_ap, engine)
     landmarks = al.landmarks
     if aligner.p["apex_landmarks"] == "flow":  # moved by the flow (also in register mode: more precise)
         from .stages.align import move_points
 
         landmarks = np.stack([al.landmarks[0], move_points(al.landmarks[0], flow)])
-    strain, comps = compute_strain(flow, bool(recipe.get("strain", {}).get("components", False)))
+    with timer.stage("strain"):
+        strain, comps = compute_strain(flow, bool(recipe.get("strain", {}).get("components", False)))
     colour = bool(recipe.get("frames", {}).get("colour", True))
     fields = {
         "onset": al.onset if colour else g_on[:, :, None],
@@ -155,7 +165,8 @@ def compute_sample(sample, recipe: dict, single_thread: bool = False) -> dict:
         from .stages.compose import compose_regions
 
         try:
-            fields["ahmsa"] = compose_regions(flow, strain, landmarks[1], size=int(comp.get("size", 28)))
+            with timer.stage("compose"):
+                fields["ahmsa"] = compose_regions(flow, strain, landmarks[1], size=int(comp.get("size", 28)))
         except StageError:
             raise
         except Exception as e:
@@ -163,13 +174,17 @@ def compute_sample(sample, recipe: dict, single_thread: bool = False) -> dict:
     return {"fields": fields, "n_frames": n_frames}
 
 
-def process_one(sample, recipe: dict, single_thread: bool = False):
+def process_one(sample, recipe: dict, single_thread: bool = False, timer=None):
     """Worker entry: ``("ok", key, record)`` or ``("fail", key, Failure)``; never raises for a bad sample."""
+    from .timing import NO_TIMER
+
+    timer = timer or NO_TIMER
     where = f"sample {sample.key} ({sample.source})"
     try:
         vec, _ = parse_aus(sample.aus)
-        out = compute_sample(sample, recipe, single_thread)
-        rec = record_from_sample(sample, out["fields"], vec, out["n_frames"])
+        out = compute_sample(sample, recipe, single_thread, timer)
+        with timer.stage("write: record"):
+            rec = record_from_sample(sample, out["fields"], vec, out["n_frames"])
         return ("ok", sample.key, rec)
     except StageError as e:
         return ("fail", sample.key, Failure(sample.key, e.stage, f"{where}: {e.reason}"))
@@ -183,25 +198,31 @@ def process_one(sample, recipe: dict, single_thread: bool = False):
 
 
 def preprocess(samples, out, recipe: dict, jobs: int = 1, backend: str = "loky", scheduler: str | None = None,
-               overwrite: bool = False, classes=(), failures=(), progress: bool = True) -> RunSummary:
+               overwrite: bool = False, classes=(), failures=(), progress: bool = True, timer=None) -> RunSummary:
     """Run the pipeline on ``samples`` into the cache ``out``; returns a :class:`RunSummary`.
+
+    ``timer`` (a :class:`mepipe.timing.StageTimer`) times every stage and the write path of an
+    in-process run (``jobs = 1``; worker processes are not timed).
 
     ``failures`` are problems found before any stage ran (bad annotation rows): they are recorded
     in the cache's failures table too. Ctrl-C commits what was finished and returns with
     ``summary.interrupted`` set.
     """
     from .parallel import BACKENDS, BackendError, resolve_jobs
+    from .timing import NO_TIMER
 
     t0 = time.monotonic()
+    timer = timer or NO_TIMER
     if backend not in BACKENDS:
         raise BackendError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     jobs = resolve_jobs(jobs or 1)
     out = Path(out)
     ccfg = recipe.get("cache", {})
-    writer = CacheWriter(out, recipe, recipe_hash(recipe), classes=classes, overwrite=overwrite,
-                         compression=ccfg.get("compression", "none"), compression_opts=ccfg.get("compression_opts", 4),
-                         commit_every=ccfg.get("commit_every", 32), commit_seconds=ccfg.get("commit_seconds", 30.0),
-                         commit_growth=ccfg.get("commit_growth", 0.25))
+    with timer.stage("write: open/close"):
+        writer = CacheWriter(out, recipe, recipe_hash(recipe), classes=classes, overwrite=overwrite, timer=timer,
+                             compression=ccfg.get("compression", "none"),
+                             compression_opts=ccfg.get("compression_opts", 4), commit_every=ccfg.get("commit_every", 32),
+                             commit_seconds=ccfg.get("commit_seconds", 30.0), commit_growth=ccfg.get("commit_growth", 0.25))
     summary = RunSummary(total=len(samples) + len(failures), out=str(out))
     keys = [s.key for s in samples]
     dup = [k for k, n in Counter(keys).items() if n > 1]
@@ -236,8 +257,8 @@ def preprocess(samples, out, recipe: dict, jobs: int = 1, backend: str = "loky",
     failing = False
     try:
         if jobs == 1 and backend in ("loky", "sequential"):
-            results = (process_one(s, recipe, False) for s in todo)
-            _consume(results, writer, summary, bar)
+            results = (process_one(s, recipe, False, timer) for s in todo)
+            _consume(results, writer, summary, bar, timer)
         else:
             import joblib
 
@@ -245,7 +266,7 @@ def preprocess(samples, out, recipe: dict, jobs: int = 1, backend: str = "loky",
 
             with backend_context(backend, jobs, scheduler):
                 calls = (joblib.delayed(process_one)(s, recipe, True) for s in todo)
-                _consume(parallel_results(calls, jobs), writer, summary, bar)
+                _consume(parallel_results(calls, jobs), writer, summary, bar, timer)
     except KeyboardInterrupt:
         summary.interrupted = True
     except BaseException:
@@ -255,7 +276,8 @@ def preprocess(samples, out, recipe: dict, jobs: int = 1, backend: str = "loky",
         if bar is not None:
             bar.close()
         try:
-            writer.close()
+            with timer.stage("write: open/close"):
+                writer.close()
         except Exception as e:
             if not failing:
                 raise
@@ -265,10 +287,11 @@ def preprocess(samples, out, recipe: dict, jobs: int = 1, backend: str = "loky",
     return summary
 
 
-def _consume(results, writer: CacheWriter, summary: RunSummary, bar) -> None:
+def _consume(results, writer: CacheWriter, summary: RunSummary, bar, timer) -> None:
     for status, key, payload in results:
         if status == "ok":
-            writer.add(payload)
+            with timer.stage("write: spool"):
+                writer.add(payload)
             summary.done += 1
         else:
             writer.fail(payload.key, payload.stage, payload.reason)

@@ -58,7 +58,7 @@ def test_reference_flow_agrees_in_direction_with_mepipe_opencv(tiny_run):
 
 def test_direction_metric_detects_opposite_flow():
     """The cosine check is not vacuous: a reversed field scores -1, a rotated one 0."""
-    from mepipe.bench_pipeline import mean_cosine, to_frame_grid
+    from mepipe.benchmarks.pipeline import mean_cosine, to_frame_grid
 
     rng = np.random.default_rng(0)
     f = rng.normal(size=(2, 32, 32)).astype(np.float32)

@@ -15,7 +15,7 @@ SIZE = 96
 @pytest.fixture(scope="module")
 def pairs():
     """Two real faces (scikit-image, matplotlib) at 96², warped by known fields of 1.5-3 px."""
-    from mepipe.bench import face_crops, make_pairs
+    from mepipe.benchmarks.flow import face_crops, make_pairs
 
     crops = face_crops(include_shared=False)
     return make_pairs(crops, SIZE, n_pairs=2, seed=7, amplitude=(1.5, 3.0), noise=1.0)
@@ -159,7 +159,7 @@ def test_pyramid_sizes_stop_under_16():
 
 
 def test_bench_flow_cli_writes_json_and_table(tmp_path, capsys):
-    from mepipe.bench import main
+    from mepipe.benchmarks import main
 
     rc = main(["bench", "flow", "--sizes", "48", "--pairs", "2", "--engines", "numba", "--presets", "micro",
                "--no-shared", "--no-progress", "--out", str(tmp_path)])
@@ -179,7 +179,7 @@ def test_make_pairs_ground_truth():
     """The benchmark's pairs satisfy prev(x) ≈ next(x + gt(x)) (checked by resampling next)."""
     import cv2
 
-    from mepipe.bench import face_crops, make_pairs
+    from mepipe.benchmarks.flow import face_crops, make_pairs
 
     p = make_pairs(face_crops(include_shared=False), 64, 1, seed=3, noise=0.0)
     gt = p["gt"][0]

@@ -197,10 +197,18 @@ class Aligner:
         inv = np.linalg.inv(np.vstack([m, [0, 0, 1]]))[:2]
         return apply_affine(inv, pts)
 
-    def align(self, onset: np.ndarray, apex: np.ndarray, box) -> AlignResult:
+    def align(self, onset: np.ndarray, apex: np.ndarray, box, timer=None) -> AlignResult:
+        """Onset and apex warped onto the template (``timer``: see :mod:`mepipe.timing`)."""
+        from ..timing import NO_TIMER
+
+        timer = timer or NO_TIMER
         size = int(self.p["size"])
-        lm_on = self.landmarks(onset, box, "onset")
-        lm_ap = self.landmarks(apex, box, "apex") if self.fits_apex else lm_on
+        with timer.stage("align: MediaPipe"):
+            lm_on = self.landmarks(onset, box, "onset")
+        lm_ap = lm_on
+        if self.fits_apex:
+            with timer.stage("align: MediaPipe"):
+                lm_ap = self.landmarks(apex, box, "apex")
         idx = list(STABLE_POINTS)
         m = similarity_transform(lm_on[idx], self.template)
         scale = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
