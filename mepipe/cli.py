@@ -247,7 +247,8 @@ def cmd_demo(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mepipe", description="Micro-expression recognition pipeline.")
     p.add_argument("--version", action="version", version=f"mepipe {__version__}")
-    p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="log debug messages and show the native libraries' output (MediaPipe, TensorFlow Lite)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     pp = sub.add_parser("preprocess", help="raw dataset -> HDF5 cache (crop, align, flow, strain)")
@@ -305,6 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from .quiet import set_verbose
+
+    set_verbose(args.verbose)  # also shows the native libraries' output (MediaPipe, TFLite), in workers too
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     if not getattr(args, "func", None):

@@ -14,10 +14,11 @@ class DeviceError(MepipeError, ValueError):
     """A device was asked for that does not exist or cannot be used."""
 
 
-def resolve_device(device: str | None = "auto", *, purpose: str = "") -> str:
+def resolve_device(device: str | None = "auto", *, purpose: str = "", log_level: int = logging.INFO) -> str:
     """``"auto"`` -> ``"cuda"`` when torch sees a GPU, else ``"cpu"``; ``"cpu"``, ``"cuda"`` and
     ``"cuda:N"`` are checked (a GPU asked for and absent is an error, never a silent CPU run).
-    Returns the device as a string for ``torch.device``; logs the choice (``purpose`` says what for)."""
+    Returns the device as a string for ``torch.device``; logs the choice at ``log_level``
+    (``purpose`` says what for; a caller that prints the device itself passes ``logging.DEBUG``)."""
     import torch
 
     d = str(device or "auto").strip().lower()
@@ -34,7 +35,7 @@ def resolve_device(device: str | None = "auto", *, purpose: str = "") -> str:
             raise DeviceError(f"device {device!r} requested but torch sees {torch.cuda.device_count()} CUDA GPU(s)")
     elif d != "cpu":
         raise DeviceError(f"unknown device {device!r}; use {DEVICE_HELP}")
-    log.info("%sdevice %s", f"{purpose}: " if purpose else "", describe_device(d))
+    log.log(log_level, "%sdevice %s", f"{purpose}: " if purpose else "", describe_device(d))
     return d
 
 

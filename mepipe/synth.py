@@ -327,8 +327,11 @@ def make_synthetic_set(
 
     # photographs: detect once each; keep the ones with a face
     photos, skipped = [], []
+    from .quiet import native_stderr_silenced
+
     for p in _face_paths(faces):
-        img = cv2.imread(str(p), cv2.IMREAD_COLOR)
+        with native_stderr_silenced():  # libpng warns about a packaged photo's colour profile
+            img = cv2.imread(str(p), cv2.IMREAD_COLOR)
         if img is None:
             skipped.append({"file": p.name, "reason": "not a readable image"})
             continue

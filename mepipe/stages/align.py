@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import StageError
+from ..quiet import native_stderr_silenced
 from .crop import crop_image
 
 ALIGN_DEFAULTS = {
@@ -154,12 +155,35 @@ def _face_mesh(min_conf: float, refine: bool):
         meshes = _LOCAL.meshes = {}
     key = (round(float(min_conf), 3), bool(refine))
     if key not in meshes:
-        import mediapipe as mp
-
-        meshes[key] = mp.solutions.face_mesh.FaceMesh(
-            static_image_mode=True, max_num_faces=1, refine_landmarks=refine, min_detection_confidence=min_conf
-        )
+        meshes[key] = _QuietMesh(min_conf, refine)
     return meshes[key]
+
+
+class _QuietMesh:
+    """A MediaPipe FaceMesh, built at its first call, whose start-up messages are hidden
+    (:mod:`mepipe.quiet`): the graph starts its calculators on its own threads, which log as they
+    open, so building the graph and its first images run in one silenced window."""
+
+    QUIET_CALLS = 2  # calls run silenced, the first of them building the graph
+
+    def __init__(self, min_conf: float, refine: bool):
+        self.min_conf = min_conf
+        self.refine = refine
+        self.mesh = None
+        self.calls = 0
+
+    def process(self, rgb):
+        if self.calls >= self.QUIET_CALLS:
+            return self.mesh.process(rgb)
+        self.calls += 1
+        with native_stderr_silenced():
+            if self.mesh is None:
+                import mediapipe as mp
+
+                self.mesh = mp.solutions.face_mesh.FaceMesh(
+                    static_image_mode=True, max_num_faces=1, refine_landmarks=self.refine,
+                    min_detection_confidence=self.min_conf)
+            return self.mesh.process(rgb)
 
 
 class Aligner:

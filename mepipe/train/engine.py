@@ -76,7 +76,7 @@ def run_config(caches, cfg: TrainConfig, out=None, resume: bool = True, progress
     if not cache_paths:
         raise TrainError("no caches given")
     try:
-        dev = resolve_device(cfg.device, purpose="train")
+        dev = resolve_device(cfg.device, purpose="train", log_level=logging.DEBUG)  # the start line names it
     except DeviceError as e:
         raise TrainError(str(e)) from None
     out = Path(out) if out is not None else Path("runs") / f"{cfg.model}-{cfg.protocol}"
