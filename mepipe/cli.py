@@ -32,7 +32,8 @@ DEMO_SETTINGS = {
 #: learning rates for the demo's few epochs, where a paper default is tuned for hundreds of epochs
 DEMO_LR = {"ahmsa-net": DEMO_SETTINGS["ahmsa-net"]["lr"]}
 
-_PLUGINS = ("mepipe.synth", "mepipe.datasets.cli", "mepipe.train.cli", "mepipe.benchmarks")
+_PLUGINS = ("mepipe.synth", "mepipe.datasets.cli", "mepipe.models.cli", "mepipe.train.cli", "mepipe.train.predict",
+            "mepipe.benchmarks")
 
 log = logging.getLogger("mepipe")
 

@@ -78,3 +78,34 @@ def recipe_hash(recipe: dict) -> str:
     r.get("dataset", {}).pop("annotation", None)  # where the annotation file lies does not change the features
     blob = json.dumps(r, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+#: the recipe sections whose settings determine the cached arrays of a sample
+FEATURE_SECTIONS = ("frames", "crop", "align", "flow", "strain", "compose")
+
+
+def feature_recipe(recipe: dict) -> dict:
+    """The sections of ``recipe`` that compute a sample's arrays, with the flow section resolved to
+    its engine and full TV-L1 parameters (a preset and the values it stands for compare equal)."""
+    from .stages.flow import tvl1_params
+
+    out = {k: copy.deepcopy(recipe.get(k, {})) for k in FEATURE_SECTIONS}
+    flow = dict(out["flow"])
+    engine = flow.pop("engine", "opencv")
+    preset = flow.pop("preset", "") or ""
+    if preset:
+        from .stages.flow import get_preset
+
+        flow.update(get_preset(preset))
+    params, extra = tvl1_params(flow)
+    extra.pop("threads", None)  # how many threads compute a pair does not change it
+    extra.pop("device", None)
+    out["flow"] = {"engine": engine, **params, **extra}
+    return out
+
+
+def feature_hash(recipe: dict) -> str:
+    """Hash of :func:`feature_recipe`: two caches with the same feature hash hold arrays computed
+    the same way (a model trained on one may be applied to the other)."""
+    blob = json.dumps(feature_recipe(recipe), sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]

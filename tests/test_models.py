@@ -208,3 +208,22 @@ def test_overfits_tiny_batch(name):
     chance = math.log(n_classes)
     print(f"{name}: loss {first:.3f} -> {final:.3f} (chance {chance:.3f})")
     assert final < 0.25 * chance
+
+
+def test_models_command_lists_every_model_with_counts(capsys):
+    import json as _json
+
+    from mepipe.cli import main
+    from mepipe.models import create_model, get_config, list_models
+
+    assert main(["models", "--json", "--classes", "3"]) == 0
+    rows = {r["name"]: r for r in _json.loads(capsys.readouterr().out)}
+    assert sorted(rows) == list_models()
+    for name, r in rows.items():
+        m = create_model(name, 3)
+        assert r["parameters"] == sum(p.numel() for p in m.parameters() if p.requires_grad)
+        assert r["inputs"] == list(m.config.inputs)
+        cfg = get_config(name)
+        assert r["training"]["lr"] == cfg.lr and r["defaults_source"] == cfg.defaults_source
+    assert main(["models", "nope"]) == 2
+    assert "unknown model" in capsys.readouterr().err

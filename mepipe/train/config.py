@@ -129,6 +129,8 @@ class TrainConfig:
                 raise TrainError(f"weight decay must be a finite number >= 0, got {weight_decay!r}")
         if model_kwargs is not None and not isinstance(model_kwargs, dict):
             raise TrainError(f"model kwargs must be a mapping, got {type(model_kwargs).__name__}")
+        if protocol == "all" and select == "test-best":
+            raise TrainError("--protocol all has no test set to select on; use --select final or val")
         if protocol == "composite" and label_map is None:
             label_map = "megc2019-3class"
         ex = mc.extra

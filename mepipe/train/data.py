@@ -108,8 +108,13 @@ def load_inputs(cache_paths, table, fields) -> dict[str, np.ndarray]:
 
 
 def cache_identity(p: Path) -> dict:
+    """Where a cache is, how many samples and which fields it holds, and the recipe that made them
+    (``feature_hash`` covers the stages that compute the arrays: what a model applied to another
+    cache must share)."""
     from ..cache import open_cache
+    from ..recipe import feature_hash
 
     with open_cache(p) as c:
         return {"path": str(p.resolve()), "n": len(c), "recipe_hash": str(c.attrs.get("recipe_hash", "")),
-                "updated": str(c.attrs.get("updated", ""))}
+                "feature_hash": feature_hash(c.recipe), "updated": str(c.attrs.get("updated", "")),
+                "fields": list(c.fields), "recipe": c.recipe}

@@ -206,7 +206,7 @@ def train_fold(fold: Fold, data: dict, y: np.ndarray, cfg: TrainConfig, ctx: Fol
             hist["train_acc"].append(correct / len(fold.train))
             tl, tp = evaluate(model, data, y, fold.test, bs, device, eval_loss)
             hist["test_loss"].append(tl)
-            hist["test_acc"].append(float((tp == y[fold.test]).mean()))
+            hist["test_acc"].append(float((tp == y[fold.test]).mean()) if len(fold.test) else float("nan"))
             test_preds.append(tp)
             a = model_angles(model)
             if a is not None:

@@ -9,6 +9,8 @@ index). Folds hold **positions** into that table (0..n-1).
 * ``holdout``: one fold; a stratified, subject-disjoint split (:func:`stratified_subject_split`).
 * ``composite``: MEGC 2019 CDE: LOSO over the union of several caches under a 3-class label map
   (the fold structure is LOSO's; the label map is set by :mod:`mepipe.train.labels`).
+* ``all``: one fold that trains on every sample and tests on none: the model to apply to new
+  samples (``mepipe predict``); it reports no test figures.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ import numpy as np
 
 from ..errors import MepipeError
 
-PROTOCOLS = ("loso", "lodo", "holdout", "composite")
+PROTOCOLS = ("loso", "lodo", "holdout", "composite", "all")
 
 
 class ProtocolError(MepipeError):
@@ -100,8 +102,15 @@ def holdout_folds(table, fraction: float = 0.2, seed: int = 0) -> list[Fold]:
     return [Fold(0, "holdout", train, test)]
 
 
+def all_samples_fold(table) -> list[Fold]:
+    """One fold training on every sample, with an empty test set."""
+    return [Fold(0, "all", np.arange(len(table), dtype=np.int64), np.zeros(0, dtype=np.int64))]
+
+
 def make_folds(protocol: str, table, seed: int = 0, holdout_fraction: float = 0.2) -> list[Fold]:
     protocol = protocol.lower()
+    if protocol == "all":
+        return all_samples_fold(table)
     if protocol in ("loso", "composite"):
         return loso_folds(table)
     if protocol == "lodo":

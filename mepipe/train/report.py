@@ -99,6 +99,9 @@ def finish_run(out: Path, records: dict, folds, table, classes, label_info, conf
     selection = {"rule": select, "optimistic": select == "test-best", "note": SELECTION_NOTES[select]}
     if select == "test-best":
         metrics["notes"].insert(0, OPTIMISTIC_NOTE)
+    if config["protocol"] == "all":
+        metrics["notes"].insert(0, "trained on every sample (--protocol all): no test set, no test figures; "
+                                   "apply the model to new samples with `mepipe predict`")
     if not complete:
         missing = [f.index for f in folds if f.index not in records]
         metrics["notes"].insert(0, f"INCOMPLETE: {len(missing)} of {len(folds)} folds not trained yet "
