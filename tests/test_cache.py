@@ -187,7 +187,7 @@ def test_commit_batches_grow_with_the_cache(tmp_path, monkeypatch):
     of the final file (fixed batches copy it over and over), and the cache holds the same samples."""
     import shutil
 
-    import mepipe.cache as mc
+    import mepipe.cache.writer as mc
 
     real = shutil.copyfile
     recs = _records(120)

@@ -416,7 +416,8 @@ class _Payload:
 
 
 def test_spool_files_are_loaded_without_pickle(batch, tmp_path):
-    from mepipe.cache import CacheWriter, _spool_name
+    from mepipe.cache import CacheWriter
+    from mepipe.cache.spool import _spool_name
     from mepipe.recipe import load_recipe, recipe_hash
 
     recipe = load_recipe("default")

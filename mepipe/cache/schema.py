@@ -1,0 +1,75 @@
+"""The cache's schema: its version, metadata columns, the error type, and the string helpers every
+part of the cache shares (imports numpy only; h5py on first use)."""
+from __future__ import annotations
+
+from ..errors import MepipeError
+
+SCHEMA_VERSION = 1
+
+#: metadata columns: name -> kind ("str" or "int")
+META_COLUMNS = {
+    "key": "str",
+    "dataset": "str",
+    "subject": "str",
+    "sample_id": "str",
+    "emotion": "str",
+    "label": "int",
+    "onset": "int",
+    "apex": "int",
+    "offset": "int",
+    "onset_frame": "int",
+    "apex_frame": "int",
+    "offset_frame": "int",
+    "apex_estimated": "int",
+    "n_frames": "int",
+    "source": "str",
+    "aus_text": "str",
+    "extra": "str",
+}
+FAILURE_COLUMNS = ("key", "stage", "reason")
+
+
+class CacheError(MepipeError):
+    """A cache file cannot be used (missing, truncated, other schema, other recipe)."""
+
+
+def _h5py():
+    import h5py
+
+    return h5py
+
+
+def _str_dtype():
+    return _h5py().string_dtype("utf-8")
+
+
+def safe_text(value) -> str:
+    """``value`` as a string HDF5 can store as UTF-8: bytes of a non-UTF-8 file name become ``\\xNN``."""
+    s = str(value)
+    try:
+        s.encode("utf-8")
+        return s
+    except UnicodeEncodeError:
+        pass
+    try:
+        raw = s.encode("utf-8", "surrogateescape")  # a path read from a non-UTF-8 file system
+    except UnicodeEncodeError:
+        raw = s.encode("utf-8", "backslashreplace")
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def _decode(arr) -> list[str]:
+    return [x.decode("utf-8") if isinstance(x, bytes) else str(x) for x in arr]
+
+
+def check_schema(attrs: dict, path) -> None:
+    v = attrs.get("schema_version")
+    if v is None:
+        raise CacheError(f"{path} is an HDF5 file but not a mepipe cache (no schema_version attribute)")
+    v = int(v)
+    if v > SCHEMA_VERSION:
+        raise CacheError(f"cache {path} has schema version {v}, newer than this mepipe reads ({SCHEMA_VERSION}); "
+                         f"upgrade mepipe")
+    if v < SCHEMA_VERSION:
+        raise CacheError(f"cache {path} has old schema version {v} (this mepipe writes {SCHEMA_VERSION}); "
+                         f"re-run preprocess with --overwrite")
