@@ -12,11 +12,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-from .errors import MepipeError
-
-
-class RecipeError(MepipeError):
-    pass
+from .recipe_schema import RecipeError, complete_recipe, validate_recipe  # noqa: F401 (RecipeError re-exported)
 
 
 def available_recipes() -> list[str]:
@@ -38,7 +34,9 @@ def load_recipe(name_or_path: str | Path | None = None, overrides: dict | None =
     """Load a recipe by bundled name (``default``, ``casme2``...) or by path.
 
     A recipe may say ``base = "default"`` to start from another bundled recipe. ``overrides`` is
-    merged last (e.g. ``{"flow": {"engine": "numba"}}``).
+    merged last (e.g. ``{"flow": {"engine": "numba"}}``). Every file and the overrides are checked
+    against the typed schema (:mod:`mepipe.recipe_schema`): an unknown section or key, a wrong
+    type or an out-of-range value raises :class:`RecipeError` naming the file and the key.
     """
     name_or_path = name_or_path or "default"
     p = Path(str(name_or_path))
@@ -57,15 +55,16 @@ def load_recipe(name_or_path: str | Path | None = None, overrides: dict | None =
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise RecipeError(f"recipe {src} is not valid TOML: {e}") from None
+    data = validate_recipe(data, src)  # every key known, typed and in range, before anything runs
     base = data.pop("base", None)
     if base is None and src != "bundled:default":
         base = "default"
     if base:
         data = _merge(load_recipe(base), data)
     if overrides:
-        data = _merge(data, overrides)
+        data = _merge(data, validate_recipe(overrides, "command line"))
     data.setdefault("name", p.stem if src != f"bundled:{name_or_path}" else str(name_or_path))
-    return data
+    return complete_recipe(data)
 
 
 def recipe_hash(recipe: dict) -> str:

@@ -81,18 +81,35 @@ def _limit_threads():
         pass
 
 
+def build_stages(recipe: dict) -> dict:
+    """The stage objects of ``recipe`` (cropper, aligner, flow engine), checked. Cheap: the models
+    (dlib, MediaPipe, compiled kernels) load at their first use. A setting no stage accepts raises
+    :class:`~mepipe.recipe.RecipeError` naming the recipe and the section."""
+    from .recipe import RecipeError
+    from .stages.align import Aligner
+    from .stages.crop import FaceCropper
+    from .stages.flow import engine_from_recipe
+
+    name = recipe.get("name", "recipe")
+    out = {}
+    for key, section, build in (("cropper", "crop", FaceCropper), ("aligner", "align", Aligner),
+                                ("engine", "flow", engine_from_recipe)):
+        try:
+            out[key] = build(recipe.get(section))
+        except RecipeError:
+            raise
+        except (ValueError, TypeError) as e:
+            raise RecipeError(f"recipe {name}: [{section}] {e}") from None
+    return out
+
+
 def _stages(recipe: dict, single_thread: bool):
     """Stage objects for this recipe, built once per process."""
     h = recipe_hash(recipe)
     with _STATE_LOCK:  # the threads of --backend threading share these (their models are per thread)
         if _STATE.get("hash") != h:
-            from .stages.align import Aligner
-            from .stages.crop import FaceCropper
-            from .stages.flow import engine_from_recipe
-
             _STATE.clear()
-            _STATE.update(hash=h, cropper=FaceCropper(recipe.get("crop")), aligner=Aligner(recipe.get("align")),
-                          engine=engine_from_recipe(recipe.get("flow")))
+            _STATE.update(hash=h, **build_stages(recipe))
         state = dict(_STATE)
     if single_thread:
         _limit_threads()
@@ -114,6 +131,9 @@ def _n_frames(source: Path) -> int:
 
 def compute_sample(sample, recipe: dict, single_thread: bool = False, timer=None) -> dict:
     """Run every stage on one sample; returns the cache fields. Raises ``StageError`` naming the stage.
+
+    ``recipe`` is complete (every key of every stage section, as :func:`mepipe.recipe.load_recipe`
+    and :func:`preprocess` give it).
 
     ``timer`` (a :class:`mepipe.timing.StageTimer`) times each stage; by default nothing is timed.
     """
@@ -148,8 +168,8 @@ def compute_sample(sample, recipe: dict, single_thread: bool = False, timer=None
 
         landmarks = np.stack([al.landmarks[0], move_points(al.landmarks[0], flow)])
     with timer.stage("strain"):
-        strain, comps = compute_strain(flow, bool(recipe.get("strain", {}).get("components", False)))
-    colour = bool(recipe.get("frames", {}).get("colour", True))
+        strain, comps = compute_strain(flow, recipe["strain"]["components"])
+    colour = recipe["frames"]["colour"]
     fields = {
         "onset": al.onset if colour else g_on[:, :, None],
         "apex": al.apex if colour else g_ap[:, :, None],
@@ -160,13 +180,13 @@ def compute_sample(sample, recipe: dict, single_thread: bool = False, timer=None
     }
     if comps is not None:
         fields["strain_components"] = comps
-    comp = recipe.get("compose", {})
-    if comp.get("enabled", True):
+    comp = recipe["compose"]
+    if comp["enabled"]:
         from .stages.compose import compose_regions
 
         try:
             with timer.stage("compose"):
-                fields["ahmsa"] = compose_regions(flow, strain, landmarks[1], size=int(comp.get("size", 28)))
+                fields["ahmsa"] = compose_regions(flow, strain, landmarks[1], size=comp["size"])
         except StageError:
             raise
         except Exception as e:
@@ -211,18 +231,26 @@ def preprocess(samples, out, recipe: dict, jobs: int = 1, backend: str = "loky",
     from .parallel import BACKENDS, BackendError, resolve_jobs
     from .timing import NO_TIMER
 
+    from .recipe_schema import complete_recipe, validate_recipe
+
     t0 = time.monotonic()
     timer = timer or NO_TIMER
+    # everything a run needs is checked before the cache is touched
     if backend not in BACKENDS:
         raise BackendError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     jobs = resolve_jobs(jobs or 1)
+    recipe = complete_recipe(validate_recipe(recipe, f"recipe {recipe.get('name', '')}".strip()))
+    if jobs == 1 and backend in ("loky", "sequential"):
+        _stages(recipe, False)  # built here once, and used for every sample
+    else:
+        build_stages(recipe)
     out = Path(out)
-    ccfg = recipe.get("cache", {})
+    ccfg = recipe["cache"]
     with timer.stage("write: open/close"):
         writer = CacheWriter(out, recipe, recipe_hash(recipe), classes=classes, overwrite=overwrite, timer=timer,
-                             compression=ccfg.get("compression", "none"),
-                             compression_opts=ccfg.get("compression_opts", 4), commit_every=ccfg.get("commit_every", 32),
-                             commit_seconds=ccfg.get("commit_seconds", 30.0), commit_growth=ccfg.get("commit_growth", 0.25))
+                             compression=ccfg["compression"], compression_opts=ccfg["compression_opts"],
+                             commit_every=ccfg["commit_every"], commit_seconds=ccfg["commit_seconds"],
+                             commit_growth=ccfg["commit_growth"])
     summary = RunSummary(total=len(samples) + len(failures), out=str(out))
     keys = [s.key for s in samples]
     dup = [k for k, n in Counter(keys).items() if n > 1]

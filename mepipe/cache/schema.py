@@ -44,8 +44,9 @@ def _str_dtype():
 
 
 def safe_text(value) -> str:
-    """``value`` as a string HDF5 can store as UTF-8: bytes of a non-UTF-8 file name become ``\\xNN``."""
-    s = str(value)
+    """``value`` as a string HDF5 can store as UTF-8: bytes of a non-UTF-8 file name become ``\\xNN``,
+    a NUL byte (which HDF5 strings cannot hold) becomes the four characters ``\\x00``."""
+    s = str(value).replace("\x00", "\\x00")
     try:
         s.encode("utf-8")
         return s

@@ -15,7 +15,21 @@ from ..versions import library_versions
 from .records import SampleRecord
 from .schema import (FAILURE_COLUMNS, META_COLUMNS, SCHEMA_VERSION, CacheError, _decode, _h5py, _str_dtype,
                      check_schema, safe_text)
+from .lock import CacheLock
 from .spool import Spool
+
+
+def unstorable(rec: SampleRecord) -> str | None:
+    """Why HDF5 cannot store ``rec`` (a NUL byte in a text column, a field that is not a numeric
+    array), or ``None``."""
+    for col, v in rec.meta.items():
+        if isinstance(v, str) and "\x00" in v:
+            return f"its {col} holds a NUL byte, which HDF5 strings cannot store"
+    for name, a in rec.fields.items():
+        a = np.asarray(a)
+        if a.dtype.kind not in "biuf":
+            return f"field {name!r} is not a numeric array (dtype {a.dtype})"
+    return None
 
 
 class CacheWriter:
@@ -47,21 +61,39 @@ class CacheWriter:
         self.spool = Spool(self.path)
         self._pending = 0
         self._last_commit = time.monotonic()
+        self._replacing = False  # --overwrite: the old cache stays until the first commit replaces it
         parent = self.path.parent if str(self.path.parent) else Path(".")
         if not parent.exists():
             raise CacheError(f"output folder does not exist: {parent}")
+        if self.path.exists() and not self.path.is_file():
+            raise CacheError(f"--out {self.path} exists and is not a file (a folder?); give a .h5 file path")
         _check_writable(parent)
-        for tmp in parent.glob(self.path.name + ".tmp-*"):
-            tmp.unlink(missing_ok=True)  # a commit killed before its rename
-        self.spool.cleanup_temp()
-        if overwrite:
-            self.path.unlink(missing_ok=True)
-            self.spool.clear()
-        if self.path.exists():
-            self._check_existing()
-        elif self.spool.dir.exists():
-            self._check_spool_recipe()
-        self._write_spool_stamp()
+        self._lock = CacheLock(self.path)  # one writer per cache; before anything is touched
+        try:
+            for tmp in parent.glob(self.path.name + ".tmp-*"):
+                tmp.unlink(missing_ok=True)  # a commit killed before its rename
+            self.spool.cleanup_temp()
+            if overwrite:
+                self._replacing = self.path.exists()
+                replaced = self.replaced_spool_dir
+                if self.spool.dir.exists():  # the old run's spool is set aside, dropped at the first commit
+                    if replaced.exists():
+                        shutil.rmtree(replaced)
+                    os.replace(self.spool.dir, replaced)
+                    self._replacing = True
+            elif self.path.exists():
+                self._check_existing()
+            elif self.spool.dir.exists():
+                self._check_spool_recipe()
+            self._write_spool_stamp()
+        except BaseException:
+            self._lock.release()
+            raise
+
+    @property
+    def replaced_spool_dir(self) -> Path:
+        """Where ``--overwrite`` sets the old run's spool aside until its first commit."""
+        return Path(str(self.spool.dir) + ".replaced")
 
     # -- validation
     def _check_existing(self):
@@ -97,7 +129,7 @@ class CacheWriter:
 
     # -- state
     def cached_keys(self) -> set[str]:
-        if not self.path.exists():
+        if not self.path.exists() or self._replacing:
             return set()
         with _h5py().File(self.path, "r") as f:
             if "meta/key" not in f:
@@ -135,21 +167,26 @@ class CacheWriter:
         fails = list(self.spool.failures())
         self._pending = 0
         self._last_commit = time.monotonic()
-        if not recs and not fails and self.path.exists():
+        if not recs and not fails and self.path.exists() and not self._replacing:
             return 0
+        recs, bad = self._storable(recs)
+        fails += bad
         tmp = self.path.with_name(f"{self.path.name}.tmp-{os.getpid()}")
         try:
-            if self.path.exists():
+            if self.path.exists() and not self._replacing:
                 shutil.copyfile(self.path, tmp)
             # HDF5 does not survive a failing write (it can crash the process when the file is
             # closed), so make sure first that the room the appended samples need is there
             _reserve(tmp, sum(p.stat().st_size + 65536 for p, _ in recs) + 65536 * len(fails) + (1 << 20))
             added = self._append(tmp, [r for _, r in recs], [d for _, d in fails])
-            n_after = self._n_cached + added
+            n_after = (0 if self._replacing else self._n_cached) + added
             fsync_file(tmp)
             os.replace(tmp, self.path)
             self._n_cached = n_after
             fsync_dir(self.path.parent)
+            if self._replacing:
+                self._replacing = False
+                shutil.rmtree(self.replaced_spool_dir, ignore_errors=True)
         except CacheError:
             tmp.unlink(missing_ok=True)
             raise
@@ -166,6 +203,19 @@ class CacheWriter:
         for p, _ in fails:
             p.unlink(missing_ok=True)
         return added
+
+    def _storable(self, recs):
+        """Split spooled ``(path, record)`` pairs into those HDF5 can store and failure entries for
+        the others (a NUL byte in a text column, a field that is not a numeric array), so that one
+        bad sample never blocks the commit of the rest."""
+        good, bad = [], []
+        for p, r in recs:
+            why = unstorable(r)
+            if why is None:
+                good.append((p, r))
+            else:
+                bad.append((p, {"key": r.key, "stage": "write", "reason": f"sample {safe_text(r.key)}: {why}"}))
+        return good, bad
 
     def _create(self, f, first: SampleRecord | None):
         f.attrs["schema_version"] = SCHEMA_VERSION
@@ -258,11 +308,14 @@ class CacheWriter:
         return len(new)
 
     def close(self) -> None:
-        self.commit()
-        stamp = self._stamp_path()
-        if not any(self.spool.dir.glob("*.npz")) and not any(self.spool.dir.glob("*.fail.json")):
-            stamp.unlink(missing_ok=True)
-            self.spool.cleanup_temp()
+        try:
+            self.commit()
+            stamp = self._stamp_path()
+            if not any(self.spool.dir.glob("*.npz")) and not any(self.spool.dir.glob("*.fail.json")):
+                stamp.unlink(missing_ok=True)
+                self.spool.cleanup_temp()
+        finally:
+            self._lock.release()
 
 
 def _reserve(path: Path, nbytes: int) -> None:

@@ -25,18 +25,6 @@ from ..errors import StageError
 from ..quiet import native_stderr_silenced
 from .crop import crop_image
 
-ALIGN_DEFAULTS = {
-    "size": 128,
-    "template": "mediapipe-frontal",
-    "mode": "onset",
-    "eye_span": 0.46,
-    "eye_y": 0.36,
-    "mediapipe_input": 256,
-    "min_detection_confidence": 0.5,
-    "refine_landmarks": True,
-    "apex_landmarks": "flow",
-}
-APEX_LANDMARKS = ("flow", "mediapipe")
 
 #: MediaPipe face-mesh indices of the stable points, and their template position in units of half
 #: the outer-eye-corner distance (origin between the outer corners, y down). Measured on four frontal
@@ -190,14 +178,9 @@ class Aligner:
     """``Aligner(recipe['align']).align(onset, apex, box) -> AlignResult``; raises ``StageError('align', ...)``."""
 
     def __init__(self, params: dict | None = None):
-        p = dict(ALIGN_DEFAULTS)
-        p.update(params or {})
-        if p["mode"] not in ("onset", "register"):
-            raise ValueError(f"align.mode must be 'onset' or 'register', not {p['mode']!r}")
-        if p["apex_landmarks"] not in APEX_LANDMARKS:
-            raise ValueError(f"align.apex_landmarks must be one of {', '.join(APEX_LANDMARKS)}, "
-                             f"not {p['apex_landmarks']!r}")
-        self.p = p
+        from ..recipe_schema import checked_section
+
+        self.p = p = checked_section("align", params)
         self.template = template_points(p)
 
     @property

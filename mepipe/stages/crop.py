@@ -15,9 +15,6 @@ import numpy as np
 from ..errors import StageError
 from ..resources import CNN_FACE_DETECTOR, SHAPE_PREDICTOR_68, dlib_model
 
-CROP_DEFAULTS = {"detector": "hog", "box": "detector", "upsample": 0, "detect_max_side": 640, "margin": 0.25,
-                 "min_face": 40, "multi_face": "largest"}
-BOX_MODES = ("detector", "landmarks68")
 
 #: Where the 68 landmarks' bounding box lies relative to a detector's rectangle of side ``w``, per
 #: detector: ``(dy, scale)``, its centre is ``dy * w`` lower and its longer side is ``scale * w``.
@@ -95,13 +92,9 @@ class FaceCropper:
     """``FaceCropper(recipe['crop']).detect(bgr) -> CropResult``; raises ``StageError('crop', ...)``."""
 
     def __init__(self, params: dict | None = None):
-        p = dict(CROP_DEFAULTS)
-        p.update(params or {})
-        self.p = p
-        if p["multi_face"] not in ("largest", "fail"):
-            raise ValueError(f"crop.multi_face must be 'largest' or 'fail', not {p['multi_face']!r}")
-        if p["box"] not in BOX_MODES:
-            raise ValueError(f"crop.box must be one of {', '.join(BOX_MODES)}, not {p['box']!r}")
+        from ..recipe_schema import checked_section
+
+        self.p = checked_section("crop", params)
 
     def detect(self, bgr: np.ndarray) -> CropResult:
         import cv2

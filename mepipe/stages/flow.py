@@ -93,12 +93,14 @@ def get_engine(name: str = "opencv", preset: str | None = None, **params):
 def engine_from_recipe(flow_section: dict | None):
     """The engine a recipe's ``[flow]`` section describes.
 
-    ``engine`` names it; other keys are TV-L1 parameters. ``preset``, when set, replaces every TV-L1
+    ``engine`` names it (default: the recipe schema's, ``numba``); other keys are TV-L1 parameters. ``preset``, when set, replaces every TV-L1
     parameter with the preset's full set (:func:`get_preset`: ``"default"`` is OpenCV's defaults,
     ``"micro"`` the measured micro-motion setting), whatever the section lists.
     """
+    from ..recipe_schema import section_defaults
+
     flow = dict(flow_section or {})
-    name = flow.pop("engine", "opencv")
+    name = flow.pop("engine", section_defaults("flow")["engine"])
     preset = flow.pop("preset", "") or ""
     if preset:
         flow.update(get_preset(preset))  # raises for an unknown preset
