@@ -87,8 +87,9 @@ def sheet_apex(onset, apex, offset, *, fps=None, first_frame=None, dataset="") -
     if offset is None:
         raise RowError(f"apex frame {apex} is {where} and the row has no offset {values}", "apex_outside")
     if fps and (offset - onset) / fps > LONG_INTERVAL_S:
-        raise RowError(f"apex frame {apex} is {where}, and onset..offset lasts {seconds(offset - onset, fps)}, too "
-                       f"long to trust either: the row does not tell which frame is wrong {values}", "apex_outside")
+        raise RowError(f"apex frame {apex} is {where}, and onset..offset {onset}..{offset} lasts "
+                       f"{seconds(offset - onset, fps)}, too long to trust either: the row does not tell which frame "
+                       f"is wrong {values}", "apex_outside")
     return None, f"sheet apex {apex} is {where}"
 
 

@@ -319,13 +319,16 @@ def make_casme3(root) -> dict:
 
 def make_mmew(root) -> dict:
     """MMEW: ``MMEW_Micro_Exp.xlsx`` and ``Micro_Expression/<emotion>/S01-01-001/<n>.jpg``.
-    Quirks: a blank apex, a remarks column, bad rows (missing clip, duplicate)."""
+    Quirks: AU sides written after the number (``12L``, ``4R+7``, MMEW's notation), a blank apex,
+    a remarks column, a clip filed under another emotion folder, bad rows (missing clip, duplicate)."""
     root = Path(root)
     base = root / "Micro_Expression"
     rows = [
-        _row("S01", "S01-01-001", 1, 4, 8, "happiness", "6+12", key="mmew/S01/S01-01-001", folder="happiness", n=9),
+        _row("S01", "S01-01-001", 1, 4, 8, "happiness", "6+12L", key="mmew/S01/S01-01-001", folder="happiness", n=9),
         _row("S02", "S02-03-002", 2, 5, 7, "surprise", "1+2+5", key="mmew/S02/S02-03-002", folder="surprise", n=8),
-        _row("S01", "S01-02-004", 1, 3, 6, "disgust", "R9", key="mmew/S01/S01-02-004", folder="disgust", n=7, remarks="blink"),
+        _row("S01", "S01-02-004", 1, 3, 6, "disgust", "4R+7", key="mmew/S01/S01-02-004", folder="disgust", n=7, remarks="blink"),
+        _row("S02", "S02-01-003", 1, 2, 5, "fear", "20L+ 1", key="mmew/S02/S02-01-003", folder="surprise", n=5,
+             notes=("contradiction",)),
         _row("S03", "S03-01-001", 1, None, 6, "others", "4", key="mmew/S03/S03-01-001", folder="others", n=6, apex_estimated=3),
         _row("S03", "S03-09-009", 1, 2, 3, "fear", "4", ok=False, reason="not found in any emotion folder",
              key="mmew/S03/S03-09-009", folder=None, n=0),

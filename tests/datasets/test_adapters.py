@@ -193,6 +193,9 @@ def test_mmew(mmew_tree):
     _check(mmew_tree, result, "mmew")
     by = {s.key: s for s in result.samples}
     assert by["mmew/S01/S01-02-004"].extra["remarks"] == "blink"
+    sides = {k: [(t.au, t.side) for t in parse_aus(by[k].aus)[1]] for k in ("mmew/S01/S01-01-001", "mmew/S01/S01-02-004")}
+    assert sides == {"mmew/S01/S01-01-001": [(6, ""), (12, "L")], "mmew/S01/S01-02-004": [(4, "R"), (7, "")]}
+    assert _note(by["mmew/S02/S02-01-003"], "contradiction").startswith("clip is filed under surprise/ but the sheet says fear")
 
 
 def test_annotation_override_and_unknown_option(casme2_tree, tmp_path):
