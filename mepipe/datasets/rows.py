@@ -38,6 +38,11 @@ class LoadResult(tuple):
         self.choice = choice
         return self
 
+    def __getnewargs_ex__(self):  # pickle and copy: rebuild with the same attributes
+        return (self[0], self[1]), {"source": self.source, "sheet": self.sheet, "rows": self.rows,
+                                    "skipped": self.skipped, "failure_kinds": self.failure_kinds,
+                                    "choice": self.choice}
+
     @property
     def samples(self) -> list[Sample]:
         return self[0]

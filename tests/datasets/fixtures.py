@@ -275,8 +275,9 @@ def make_smic_e(root) -> dict:
 
 def make_casme3(root) -> dict:
     """CAS(ME)^3 part A: ``part_A/annotation/cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx`` and
-    ``part_A/data/part_A/spNO.1/a/color/<n>.jpg``. Quirks: two expressions in one video (ids
-    ``a_1``/``a_2``), onset == apex, an expression-type column with a macro row (skipped), bad rows.
+    ``part_A/data/part_A/spNO.1/a/color/<n>.jpg``. Quirks: several expressions in one video (ids
+    ``spNO.1_a_3``, ``spNO.1_a_15``...), onset == apex, ``Others`` beside ``others``, an apex typo,
+    a long interval, an expression-type column with a macro row (skipped), broken rows of each kind.
     """
     root = Path(root)
     data = root / "part_A" / "data" / "part_A"

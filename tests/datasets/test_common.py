@@ -62,3 +62,33 @@ def test_manifest_dispatch(tmp_path):
     samples, failures = load_dataset("manifest", m)
     assert [s.key for s in samples] == ["mine/s1/c1"] and len(failures) == 1 and "row 3" in failures[0].reason
     assert [d.name for d in list_datasets()] == ["casme2", "samm", "smic", "casme3", "mmew", "manifest"]
+
+
+def test_failure_kinds_named_in_the_adapters_exist():
+    """Every kind a dataset module gives a RowError is one of FAILURE_KINDS (an unknown kind would
+    be counted as "other")."""
+    import ast
+    from pathlib import Path
+
+    import mepipe.datasets as pkg
+    from mepipe.datasets.cells import FAILURE_KINDS
+
+    used = set()
+    for src in Path(pkg.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(src.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "RowError" and len(node.args) > 1:
+                used.add(node.args[1].value)
+    assert len(used) >= 11 and used <= set(FAILURE_KINDS), used - set(FAILURE_KINDS)
+
+
+def test_load_result_unpacks_pickles_and_copies(casme2_tree):
+    import copy
+    import pickle
+
+    from mepipe.datasets import load_dataset
+
+    result = load_dataset("casme2", casme2_tree["root"])
+    samples, failures = result
+    for other in (pickle.loads(pickle.dumps(result)), copy.deepcopy(result)):
+        assert [s.key for s in other.samples] == [s.key for s in samples]
+        assert (other.source, other.rows, other.failure_kinds) == (result.source, result.rows, result.failure_kinds)
