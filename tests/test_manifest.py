@@ -35,7 +35,6 @@ def test_good_rows(tmp_path):
     ("s1,e1,clips/a,-1,4,9,x,", "onset is negative"),
     ("s1,e1,clips/a,5,4,9,x,", "onset 5 is after apex 4"),
     ("s1,e1,clips/a,0,4,3,x,", "apex 4 is after offset 3"),
-    ("s1,e1,clips/a,0,4,9,x,12+smile", "not an Action Unit"),
     ("s1,e1,../outside,0,4,9,x,", "outside the dataset root"),
 ])
 def test_bad_row_reported_rest_kept(tmp_path, row, message):
@@ -72,3 +71,15 @@ def test_unusable_files(tmp_path):
     p.write_bytes(HEADER.encode() + b"s1,e\xff,clips,0,1,2,x,\n")
     with pytest.raises(AnnotationError, match="not UTF-8"):
         read_manifest(p)
+
+
+def test_au_text_kept_and_noted(tmp_path):
+    """An AU cell never fails a row: what is not an AU stays in the text, the vector holds the rest."""
+    from mepipe.aus import parse_aus
+
+    p = _manifest(tmp_path, ["s1,e1,clips/a,0,4,9,x,12+smile"])
+    (s,), failures = read_manifest(p)
+    assert not failures and s.aus == "12+smile"
+    assert s.notes == [("au_raw", "AU cell '12+smile': 'smile' is not an Action Unit, kept as text")]
+    vec, toks = parse_aus(s.aus)
+    assert vec.sum() == 1 and [t.raw for t in toks if t.au is None] == ["smile"]

@@ -3,7 +3,12 @@
 ``load_dataset(name, root, annotation=None, **options) -> (samples, failures)`` dispatches to the
 adapter module of ``name`` (``casme2``, ``samm``, ``smic``, ``casme3``, ``mmew``, or ``manifest``
 with ``root`` the manifest CSV). ``list_datasets()`` says what each expects to find;
-``check_dataset`` returns every problem row at once.
+``check_dataset`` returns every problem row at once and ``report_dataset`` what ``mepipe datasets
+check`` prints (sheet used, rows, samples, failures by reason, notes by kind).
+
+The pair returned is a :class:`~mepipe.datasets.rows.LoadResult` (a 2-tuple that also carries the
+file read and the row counts). Sample notes are ``(kind, text)`` with kinds from
+:data:`mepipe.sample.NOTE_KINDS`; failure kinds are :data:`mepipe.datasets.cells.FAILURE_KINDS`.
 """
 from __future__ import annotations
 
@@ -14,7 +19,8 @@ from dataclasses import dataclass
 from ..errors import AnnotationError
 from .manifest import read_manifest
 
-__all__ = ["read_manifest", "load_dataset", "list_datasets", "check_dataset", "load_from_recipe", "DatasetInfo"]
+__all__ = ["read_manifest", "load_dataset", "list_datasets", "check_dataset", "report_dataset", "load_from_recipe",
+           "DatasetInfo"]
 
 _MODULES = ("casme2", "samm", "smic", "casme3", "mmew")
 
@@ -88,6 +94,13 @@ def check_dataset(name: str, root, annotation=None, **options):
     """Every problem row of a dataset at once: the ``failures`` of :func:`load_dataset`."""
     _, failures = load_dataset(name, root, annotation, **options)
     return failures
+
+
+def report_dataset(name: str, root, annotation=None, **options):
+    """A :class:`~mepipe.datasets.report.DatasetReport` of one load: what ``mepipe datasets check`` prints."""
+    from .report import DatasetReport
+
+    return DatasetReport.from_load(str(name), load_dataset(name, root, annotation, **options))
 
 
 def load_from_recipe(recipe: dict, root, annotation=None):

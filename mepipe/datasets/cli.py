@@ -3,8 +3,10 @@
 * ``mepipe datasets`` lists each dataset, what its folder must hold and its options;
 * ``mepipe datasets --counts [--dataset X --root R [--annotation F]] ... [--gt combined_3class_gt.csv]``
   prints the MEGC 2019 composite reference counts beside what the given copies yield;
-* ``mepipe datasets check --dataset X --root R [--annotation F] [--option key=value]`` prints every
-  problem row at once and exits 1 when there is any.
+* ``mepipe datasets check --dataset X --root R [--annotation F] [--option key=value] [--notes]``
+  (repeat ``--dataset``/``--root`` for several) prints, per dataset, the sheet used, rows, samples,
+  failures by reason and notes by kind, then every problem row (``--notes``: every note too), and
+  exits 1 when any row failed.
 """
 from __future__ import annotations
 
@@ -29,11 +31,13 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--gt", help="official MEGC 2019 list combined_3class_gt*.csv: count exactly the listed samples")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="adapter option, e.g. apex_rule=max-motion")
     sub = p.add_subparsers(dest="datasets_command")
-    c = sub.add_parser("check", help="report every problem row of a dataset copy; exit 1 if any")
-    c.add_argument("--dataset", required=True, dest="check_dataset")
-    c.add_argument("--root", required=True, dest="check_root")
-    c.add_argument("--annotation", dest="check_annotation")
+    c = sub.add_parser("check", help="sheet used, rows, samples, failures and notes of dataset copies; exit 1 if a row failed")
+    c.add_argument("--dataset", required=True, action="append", dest="check_dataset", help="repeat with --root for several")
+    c.add_argument("--root", required=True, action="append", dest="check_root", help="one per --dataset")
+    c.add_argument("--annotation", action="append", default=[], dest="check_annotation",
+                   help="annotation file override (one per --dataset, in order)")
     c.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", dest="check_option")
+    c.add_argument("--notes", action="store_true", help="also list every note of every sample")
     p.set_defaults(func=run)
     return p
 
@@ -107,13 +111,20 @@ def _counts(args, out) -> int:
 
 
 def _check(args, out) -> int:
-    from . import check_dataset
+    from . import report_dataset
 
-    failures = check_dataset(args.check_dataset, args.check_root, args.check_annotation, **_options(args.check_option))
-    for f in failures:
-        print(f"{f.key}: {f.reason}", file=out)
-    print(f"{len(failures)} problem row(s)", file=out)
-    return 1 if failures else 0
+    names, roots, anns = args.check_dataset, args.check_root, args.check_annotation
+    if len(names) != len(roots):
+        raise MepipeError("give one --root per --dataset")
+    if anns and len(anns) != len(names):
+        raise MepipeError("give one --annotation per --dataset (or none)")
+    problems = 0
+    for i, (name, root) in enumerate(zip(names, roots)):
+        report = report_dataset(name, root, anns[i] if anns else None, **_options(args.check_option))
+        print(report.text(notes=args.notes), file=out)
+        problems += len(report.failures)
+    print(f"{problems} problem row(s)", file=out)
+    return 1 if problems else 0
 
 
 def run(args, out=None) -> int:

@@ -3,17 +3,19 @@
 Columns: ``subject,sample_id,path,onset,apex,offset,emotion,aus``. ``path`` is a folder of frames
 or a video file, relative to the manifest; onset/apex/offset are 0-based positions in the sorted
 frames; ``offset`` and ``aus`` may be empty. Every bad row is reported with its row number and the
-problem; good rows are kept.
+problem; good rows are kept. An AU cell never fails a row: text that is not an AU is kept and
+noted (``au_raw``), as in the sheet adapters.
 """
 from __future__ import annotations
 
 import csv
 from pathlib import Path
 
-from ..aus import AUParseError, parse_au_tokens
 from ..errors import AnnotationError
 from ..sample import Sample
-from .common import RowCollector, parse_frame_number
+from .cells import parse_frame_number
+from .clips import add_clip_notes
+from .rows import LoadResult, RowCollector
 
 REQUIRED = ("subject", "sample_id", "path", "onset", "apex")
 OPTIONAL = ("offset", "emotion", "aus")
@@ -72,9 +74,8 @@ def read_manifest(path, dataset: str | None = None, allow_outside_root: bool = F
             if offset is not None and apex > offset:
                 raise ValueError(f"apex {apex} is after offset {offset}")
             aus = row.get("aus", "").strip()
-            parse_au_tokens(aus)  # validate now, parse again when caching
-        except (ValueError, AUParseError) as e:
-            col.fail(rowno, subject, sid, str(e))
+        except ValueError as e:
+            col.fail(rowno, subject, sid, str(e), getattr(e, "kind", "other"))
             continue
         seen[key] = rowno
         samples.append(
@@ -92,6 +93,8 @@ def read_manifest(path, dataset: str | None = None, allow_outside_root: bool = F
                 extra={"manifest_row": str(rowno)},
             )
         )
+        add_clip_notes(samples[-1], fps=None)
     if not samples and not col.failures:
         raise AnnotationError(f"manifest has no rows: {path}")
-    return samples, col.failures
+    return LoadResult(samples, col.failures, source=path, rows=len(samples) + len(col.failures),
+                      failure_kinds=col.kinds)

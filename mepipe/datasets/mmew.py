@@ -1,4 +1,5 @@
-"""MMEW (Ben et al., 2021, Shandong University): 300 micro-expressions of 36 subjects, 90 fps.
+"""MMEW (Ben et al., 2021, Shandong University): 300 micro-expressions of 36 subjects. Frame rate:
+90 fps (:data:`FPS`).
 
 Point ``root`` at the MMEW folder:
 
@@ -7,25 +8,21 @@ Point ``root`` at the MMEW folder:
   Estimated Emotion, remarks.
 * frames: ``Micro_Expression/<emotion>/S01-01-001/15.jpg``; the clip folder is looked up by its
   name in every emotion folder, so a clip filed under another emotion folder than its sheet
-  emotion is still found (and noted in ``extra``).
+  emotion is still found (a ``contradiction`` note; the sheet's emotion is used).
+
+MMEW writes an AU's side after its number (``12L``, ``4R+7``); :mod:`mepipe.aus` reads it.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 from ..errors import AnnotationError
-from .common import (
-    RowError,
-    collect_rows,
-    find_dirs,
-    norm_emotion,
-    read_annotation,
-    row_frames,
-    sheet_extra,
-    sheet_sample,
-)
+from .cells import RowError, norm_emotion
+from .files import find_dirs
+from .rows import SheetRows, collect_rows, read_annotation, row_frames
 
 NAME = "mmew"
+FPS = 90
 DESCRIPTION = "MMEW: 300 micro-expressions of 36 subjects, 90 fps"
 EMOTIONS = ("anger", "disgust", "fear", "happiness", "others", "sadness", "surprise")
 ANNOTATION_PATTERNS = ("MMEW_Micro_Exp*.xlsx", "MMEW*Micro*.xls*", "MMEW*Micro*.csv")
@@ -61,21 +58,23 @@ def load(root, annotation=None, *, apex_rule: str = "middle"):
         root, annotation, ANNOTATION_PATTERNS, COLUMNS, REQUIRED, what="MMEW annotation", apex_rule=apex_rule
     )
     clips = _clip_index(root)
-    cache: dict = {}
+    ctx = SheetRows(NAME, path, apex_rule, fps=FPS)
 
     def build(row, ref):
         fname = ref.sample_id
         if not ref.subject:
-            raise RowError("subject is empty")
+            raise RowError("subject is empty", "missing_value")
         folder = clips.get(fname.lower())
         if folder is None or "/" in fname or "\\" in fname:
-            raise RowError(f"clip folder {fname!r} not found in any emotion folder of Micro_Expression")
-        numbers = row_frames(row)
-        extra = sheet_extra(path, row)
+            raise RowError(f"clip folder {fname!r} not found in any emotion folder of Micro_Expression",
+                           "folder_not_found")
+        extra = ctx.extra(row)
         if row.get("remarks"):
             extra["remarks"] = row["remarks"]
+        notes = []
         if norm_emotion(folder.parent.name) != norm_emotion(row["emotion"]):
-            extra["note"] = f"clip is filed under {folder.parent.name}/ but the sheet says {row['emotion']}"
-        return sheet_sample(NAME, ref, row, folder, numbers, extra, apex_rule=apex_rule, cache=cache)
+            notes.append(("contradiction", f"clip is filed under {folder.parent.name}/ but the sheet says "
+                                           f"{row['emotion']}; the sheet's emotion is used"))
+        return ctx.sample(ref, row, folder, row_frames(row), extra, notes=notes)
 
-    return collect_rows(NAME, path, table.rows, build)
+    return collect_rows(NAME, path, table.rows, build, sheet=table.sheet)

@@ -1,4 +1,5 @@
-"""SAMM (Davison et al., 2018, Manchester Metropolitan University): 159 micro-movements, 32 subjects, 200 fps.
+"""SAMM (Davison et al., 2018, Manchester Metropolitan University): 159 micro-movements, 32 subjects.
+Frame rate: 200 fps (:data:`FPS`).
 
 Point ``root`` at the SAMM folder holding the FACS-codes sheet and the subject folders:
 
@@ -10,25 +11,21 @@ Point ``root`` at the SAMM folder holding the FACS-codes sheet and the subject f
   or under a ``SAMM`` folder inside it.
 
 An apex of ``-1`` or a blank apex means "not coded": the apex is chosen with ``apex_rule`` and
-the sample marked ``apex_estimated``. AU cells such as ``R12 or R15`` keep both AUs, marked
-uncertain (``R12?+R15?``); the cell as written is kept in ``extra["aus_raw"]``.
+the sample marked ``apex_estimated``. So is an apex outside onset..offset (the published sheet has
+two such typos, ``028_4_1`` and ``032_3_1``; its Duration column agrees with their onset..offset).
+AU cells are read by :mod:`mepipe.aus` (SAMM writes ``A`` for asymmetric, ``ref(..)``, ``or``
+alternatives and intensities); ``Objective Classes`` becomes ``Sample.objective``; a Duration that
+disagrees with offset - onset + 1 is a ``contradiction`` note.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 from ..errors import AnnotationError
-from .common import (
-    collect_rows,
-    numbered_subject_label,
-    read_annotation,
-    row_frames,
-    sheet_extra,
-    sheet_sample,
-    subject_clip_dir,
-)
+from .rows import SheetRows, collect_rows, numbered_subject_label, read_annotation, row_frames, subject_clip_dir
 
 NAME = "samm"
+FPS = 200
 DESCRIPTION = "SAMM: 159 micro-movements of 32 subjects, 200 fps, greyscale"
 EMOTIONS = ("Anger", "Contempt", "Disgust", "Fear", "Happiness", "Other", "Sadness", "Surprise")
 ANNOTATION_PATTERNS = ("SAMM_Micro_FACS_Codes_v*.xlsx", "SAMM_*_Micro_FACS_Codes*.xlsx", "SAMM*FACS*Codes*.xls*", "SAMM*FACS*Codes*.csv")
@@ -62,24 +59,22 @@ def load(root, annotation=None, *, apex_rule: str = "middle"):
         root, annotation, ANNOTATION_PATTERNS, COLUMNS, REQUIRED, what="SAMM FACS codes", apex_rule=apex_rule
     )
     fr = frames_root(root)
-    cache: dict = {}
+    ctx = SheetRows(NAME, path, apex_rule, fps=FPS)
 
     def build(row, ref):
         folder = subject_clip_dir(fr, row, ref, root, prefixes=("",), widths=(3, 2, 1))
-        onset, apex, offset = numbers = row_frames(row, negative_apex_is_missing=True)
-        extra = sheet_extra(path, row)
-        if row.get("objective"):
-            extra["objective_class"] = row["objective"]
-        if apex is None:
-            extra["apex_cell"] = row["apex"] or "(blank)"
+        onset, _, offset = numbers = row_frames(row, negative_apex_is_missing=True)
+        extra = ctx.extra(row)
+        notes = []
         dur = row.get("duration", "")
         if dur:
             extra["duration"] = dur
             try:
                 if int(float(dur)) != offset - onset + 1:
-                    extra["note"] = f"Duration {dur} differs from offset - onset + 1 = {offset - onset + 1}"
+                    notes.append(("contradiction", f"Duration {dur} differs from offset - onset + 1 = "
+                                                   f"{offset - onset + 1}; onset and offset are used"))
             except ValueError:
                 pass
-        return sheet_sample(NAME, ref, row, folder, numbers, extra, apex_rule=apex_rule, cache=cache)
+        return ctx.sample(ref, row, folder, numbers, extra, notes=notes)
 
-    return collect_rows(NAME, path, table.rows, build, numbered_subject_label("{:03d}"))
+    return collect_rows(NAME, path, table.rows, build, numbered_subject_label("{:03d}"), sheet=table.sheet)

@@ -1,4 +1,6 @@
 """Session-wide fixture trees for the dataset adapter tests (generated once, into tmp dirs)."""
+from pathlib import Path
+
 import pytest
 
 from . import fixtures
@@ -42,3 +44,14 @@ def casme3_tree(tmp_path_factory):
 @pytest.fixture(scope="session")
 def mmew_tree(tmp_path_factory):
     return _make(tmp_path_factory, "mmew")
+
+
+ANNOTATIONS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "annotations"
+
+
+@pytest.fixture(scope="session")
+def annotations() -> Path:
+    """The real published annotation sheets (tests only; a user's install has no ../shared)."""
+    if not ANNOTATIONS.is_dir():
+        pytest.skip(f"real annotation sheets not found at {ANNOTATIONS}")
+    return ANNOTATIONS

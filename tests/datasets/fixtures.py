@@ -120,6 +120,7 @@ def make_casme2(root, layout: str = "raw") -> dict:
         ("sub02", "EP01_12"): range(1, 6),
         ("sub17", "EP05_10"): range(1, 6),
         ("sub02", "EP01_13"): range(1, 6),
+        ("sub17", "EP05_11"): range(1, 6),
         ("sub04", "EP12_01f"): range(30, 36),
         ("sub04", "EP13_02"): range(10, 16),
     }
@@ -127,16 +128,23 @@ def make_casme2(root, layout: str = "raw") -> dict:
         write_clip(root / top / s / f, nums, fmt, face_index=i)
     rows = [
         _row(1, "EP02_01f", 46, 49, 52, "happiness", "12", key="casme2/sub01/EP02_01f"),
-        _row("01", "EP03_02", 100, "/", 105, "disgust", "4+7", key="casme2/sub01/EP03_02", apex_estimated=102),
+        _row("01", "EP03_02", 100, "/", 105, "disgust", "4+7", key="casme2/sub01/EP03_02", apex_estimated=102,
+             notes=("apex_estimated",)),
         _row(2, "EP01_11f", 20.0, 22, 25, "repression", "R14", key="casme2/sub02/EP01_11f"),
         _row(2, "EP06_01f", 7, 10, 12, "fear", "1+2+AU4", key="casme2/sub02/EP06_01f"),
         _row(17, "EP05_09", 300, 302, 304, "others", "L10?", key="casme2/sub17/EP05_09"),
         _row(4, "EP12_01f", 30, 33, 35, "surprise", "1+2", key="casme2/sub04/EP12_01f"),
         _row(4, "EP13_02", 10, 12, 15, "sadness", "15+17", key="casme2/sub04/EP13_02"),
-        _row(2, "EP01_12", 1, 60, 5, "happiness", "12", ok=False, reason="apex frame 60 has no frame file", key="casme2/sub02/EP01_12"),
-        _row(17, "EP05_10", 4, 2, 5, "disgust", "4", ok=False, reason="apex frame 2 is before onset frame 4", key="casme2/sub17/EP05_10"),
+        _row(2, "EP01_12", 1, 3, 60, "happiness", "12", ok=False, reason="offset frame 60 has no frame file",
+             key="casme2/sub02/EP01_12", failure="frame_not_found"),
+        # apex before onset in a 5 ms interval: the apex is the typo, chosen by the rule (middle of 4..5)
+        _row(17, "EP05_10", 4, 2, 5, "disgust", "4", key="casme2/sub17/EP05_10", apex_estimated=4,
+             notes=("apex_estimated", "onset_equals_apex")),
+        _row(17, "EP05_11", 5, 3, 2, "disgust", "4", ok=False, reason="onset frame 5 is after offset frame 2",
+             key="casme2/sub17/EP05_11", failure="onset_after_offset"),
         _row(1, "EP09_01", 1, 2, 3, "surprise", "1", ok=False, reason="clip folder not found", key="casme2/sub01/EP09_01"),
-        _row(2, "EP01_13", 1, 3, 5, "others", "x9", ok=False, reason="not an Action Unit", key="casme2/sub02/EP01_13"),
+        # an AU cell never fails a row: the text is kept, the vector holds AU4
+        _row(2, "EP01_13", 1, 3, 5, "others", "4+blink", key="casme2/sub02/EP01_13", notes=("au_raw",)),
         _row(1, "EP02_01f", 46, 48, 52, "happiness", "12", ok=False, reason="duplicate sample", key="casme2/sub01/EP02_01f"),
     ]
     header = ["Subject", "Filename", None, "OnsetFrame", "ApexFrame", "OffsetFrame", None, "Action Units", "Estimated\nEmotion"]
@@ -172,9 +180,10 @@ def make_samm(root) -> dict:
     rows = [
         _row("006", "006_1_2", 5562, 5565, 5568, "Anger", "4+7", key="samm/006/006_1_2", code="1", dur=7),
         _row(6, "006_1_6", 1020, -1, 1026, "Happiness", "R12 or R15", key="samm/006/006_1_6", code="1", dur=7,
-             apex_estimated=1023, aus_parsed="R12?+R15?"),
+             apex_estimated=1023, notes=("apex_estimated",)),
         _row(7, "007_3_1", 998, 1001, 1003, "Contempt", "L14A+AU1", key="samm/007/007_3_1", code="3", dur=6),
-        _row(11, "011_2_3", 4410, 4412, 4415, "Other", "12?", key="samm/011/011_2_3", code="2", dur=9),
+        _row(11, "011_2_3", 4410, 4412, 4415, "Other", "12?", key="samm/011/011_2_3", code="2", dur=9,
+             notes=("contradiction",)),
         _row(11, "011_2_4", 12001, 12003, 12006, "Surprise", "1+2", key="samm/011/011_2_4", code="2", dur=6),
         _row(11, "011_2_6", 300, 302, 305, "Fear", "20", key="samm/011/011_2_6", code="2", dur=6),
         _row(7, "007_3_2", 50, 52, 2000, "Disgust", "9", ok=False, reason="offset frame 2000 has no frame file",
@@ -266,24 +275,38 @@ def make_smic_e(root) -> dict:
 
 def make_casme3(root) -> dict:
     """CAS(ME)^3 part A: ``part_A/annotation/cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx`` and
-    ``part_A/data/part_A/spNO.1/a/color/<n>.jpg``. Quirks: two expressions in one video (ids
-    ``a_1``/``a_2``), onset == apex, an expression-type column with a macro row (skipped), bad rows.
+    ``part_A/data/part_A/spNO.1/a/color/<n>.jpg``. Quirks: several expressions in one video (ids
+    ``spNO.1_a_3``, ``spNO.1_a_15``...), onset == apex, ``Others`` beside ``others``, an apex typo,
+    a long interval, an expression-type column with a macro row (skipped), broken rows of each kind.
     """
     root = Path(root)
     data = root / "part_A" / "data" / "part_A"
-    for i, (s, f, n) in enumerate([("spNO.1", "a", 30), ("spNO.1", "b", 12), ("spNO.2", "a", 10)]):
+    for i, (s, f, n) in enumerate([("spNO.1", "a", 40), ("spNO.1", "b", 12), ("spNO.2", "a", 10)]):
         write_clip(data / s / f / "color", range(1, n + 1), "{}.jpg", face_index=i)
         write_clip(data / s / f / "depth", range(1, 3), "{}.png", face_index=i, grey=True)
     rows = [
-        _row("spNO.1", "a", 3, 6, 9, "happy", "L12", key="casme3/spNO.1/a_1", kind="micro-expression"),
-        _row("spNO.1", "a", 15, 18, 22, "disgust", "4+7", key="casme3/spNO.1/a_2", kind="micro-expression"),
-        _row("spNO.1", "b", 2, 2, 8, "surprise", "1+2", key="casme3/spNO.1/b", kind="micro-expression", onset_equals_apex=True),
-        _row("spNO.2", "a", 1, 4, 8, "others", "AU4+AU7", key="casme3/spNO.2/a_1", kind="micro-expression"),
+        _row("spNO.1", "a", 3, 6, 9, "happy", "L12", key="casme3/spNO.1/spNO.1_a_3", kind="micro-expression"),
+        _row("spNO.1", "a", 15, 18, 22, "disgust", "4+7", key="casme3/spNO.1/spNO.1_a_15", kind="micro-expression"),
+        _row("spNO.1", "b", 2, 2, 8, "surprise", "1+2", key="casme3/spNO.1/spNO.1_b_2", kind="micro-expression",
+             notes=("onset_equals_apex",)),
+        _row("spNO.2", "a", 1, 4, 8, "Others", "AU4+AU7", key="casme3/spNO.2/spNO.2_a_1", kind="micro-expression",
+             expect_emotion="others"),
         _row("spNO.2", "a", 2, 5, 9, "happy", "12", ok=None, key=None, kind="macro-expression"),
-        _row("spNO.2", "a", 5, 3, 8, "sad", "15", ok=False, reason="apex frame 3 is before onset frame 5",
-             key="casme3/spNO.2/a_2", kind="micro-expression"),
-        _row("spNO.9", "x", 1, 2, 3, "fear", "4", ok=False, reason="subject folder 'spNO.9' not found", key="casme3/spNO.9/x",
-             kind="micro-expression"),
+        # apex before onset in a 0.1 s interval: the apex is the typo, estimated (middle of 5..8)
+        _row("spNO.2", "a", 5, 3, 8, "sad", "15", key="casme3/spNO.2/spNO.2_a_5", kind="micro-expression",
+             apex_estimated=6, notes=("apex_estimated",)),
+        # 1..38 lasts 1.23 s at 30 fps: kept, noted
+        _row("spNO.1", "a", 1, 20, 38, "fear", "4", key="casme3/spNO.1/spNO.1_a_1", kind="micro-expression",
+             notes=("long_interval",)),
+        # apex outside a 1.27 s interval: which frame is wrong cannot be told
+        _row("spNO.1", "a", 2, 1, 40, "fear", "4", ok=False, reason="too long to trust", key="casme3/spNO.1/spNO.1_a_2",
+             kind="micro-expression", failure="apex_outside"),
+        _row("spNO.2", "a", 0, 0, 5, "fear", "4", ok=False, reason="onset frame 0 and apex frame 0 below 1",
+             key="casme3/spNO.2/spNO.2_a_0", kind="micro-expression", failure="below_first_frame"),
+        _row("spNO.1", "b", 9, 10, 3, "fear", "4", ok=False, reason="onset frame 9 is after offset frame 3",
+             key="casme3/spNO.1/spNO.1_b_9", kind="micro-expression", failure="onset_after_offset"),
+        _row("spNO.9", "x", 1, 2, 3, "fear", "4", ok=False, reason="subject folder 'spNO.9' not found",
+             key="casme3/spNO.9/spNO.9_x_1", kind="micro-expression", failure="folder_not_found"),
     ]
     header = ["Subject", "Filename", "Onset", "Apex", "Offset", "AU", "Objective class", "emotion", "Expression type"]
     body = [[r["subject"], r["filename"], r["onset"], r["apex"], r["offset"], r["aus"], "1", r["emotion"], r["kind"]] for r in rows]
@@ -297,13 +320,16 @@ def make_casme3(root) -> dict:
 
 def make_mmew(root) -> dict:
     """MMEW: ``MMEW_Micro_Exp.xlsx`` and ``Micro_Expression/<emotion>/S01-01-001/<n>.jpg``.
-    Quirks: a blank apex, a remarks column, bad rows (missing clip, duplicate)."""
+    Quirks: AU sides written after the number (``12L``, ``4R+7``, MMEW's notation), a blank apex,
+    a remarks column, a clip filed under another emotion folder, bad rows (missing clip, duplicate)."""
     root = Path(root)
     base = root / "Micro_Expression"
     rows = [
-        _row("S01", "S01-01-001", 1, 4, 8, "happiness", "6+12", key="mmew/S01/S01-01-001", folder="happiness", n=9),
+        _row("S01", "S01-01-001", 1, 4, 8, "happiness", "6+12L", key="mmew/S01/S01-01-001", folder="happiness", n=9),
         _row("S02", "S02-03-002", 2, 5, 7, "surprise", "1+2+5", key="mmew/S02/S02-03-002", folder="surprise", n=8),
-        _row("S01", "S01-02-004", 1, 3, 6, "disgust", "R9", key="mmew/S01/S01-02-004", folder="disgust", n=7, remarks="blink"),
+        _row("S01", "S01-02-004", 1, 3, 6, "disgust", "4R+7", key="mmew/S01/S01-02-004", folder="disgust", n=7, remarks="blink"),
+        _row("S02", "S02-01-003", 1, 2, 5, "fear", "20L+ 1", key="mmew/S02/S02-01-003", folder="surprise", n=5,
+             notes=("contradiction",)),
         _row("S03", "S03-01-001", 1, None, 6, "others", "4", key="mmew/S03/S03-01-001", folder="others", n=6, apex_estimated=3),
         _row("S03", "S03-09-009", 1, 2, 3, "fear", "4", ok=False, reason="not found in any emotion folder",
              key="mmew/S03/S03-09-009", folder=None, n=0),

@@ -33,7 +33,7 @@ def test_counts_beside_reference(casme2_tree, samm_tree):
                        "--dataset", "samm", "--root", str(samm_tree["root"])])
     assert code == 0
     rows = {tuple(line.split()[:2]): line.split()[2:] for line in text.splitlines()[2:]}
-    assert rows[("casme2", "negative")] == ["88", "2"]
+    assert rows[("casme2", "negative")] == ["88", "3"]
     assert rows[("samm", "negative")] == ["92", "3"]
     assert rows[("smic", "surprise")] == ["43", "-"]
     assert "total" in text and "442" in text
