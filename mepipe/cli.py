@@ -86,8 +86,19 @@ def cmd_preprocess(args) -> int:
         overrides.setdefault("flow", {})["engine"] = args.flow_engine
     if args.flow_preset is not None:
         overrides.setdefault("flow", {})["preset"] = args.flow_preset
+    if args.dataset and not args.root:
+        raise MepipeError("--dataset needs --root FOLDER (the dataset as distributed)")
+    if args.dataset_name and not args.manifest:
+        raise MepipeError("--dataset-name names the dataset of a --manifest; a --dataset has its own name")
+    out = args.out.resolve()
+    for what, p in (("--manifest", args.manifest), ("--annotation", args.annotation), ("--recipe", args.recipe)):
+        if p and Path(p).exists() and Path(p).resolve() == out:
+            raise MepipeError(f"--out {args.out} is the {what} file of this run; give another path for the cache")
     recipe_name = args.recipe or (args.dataset if args.dataset else "default")
     recipe = load_recipe(recipe_name, overrides or None)
+    from .runner import check_run
+
+    recipe, _ = check_run(recipe, args.out, args.jobs, args.backend)
     samples, failures, classes = load_samples(args, recipe)
     if args.limit:
         samples = samples[: args.limit]
@@ -109,34 +120,48 @@ def cmd_preprocess(args) -> int:
 
 
 def cmd_inspect(args) -> int:
-    from .cache import open_cache
+    from .cache import CacheError, open_cache
 
     with open_cache(args.cache) as c:
-        meta = c.meta
-        print(f"{c.path}: {len(c)} samples, schema {c.attrs.get('schema_version')}, "
-              f"mepipe {c.attrs.get('mepipe_version')}, recipe {c.recipe.get('name')} ({c.attrs.get('recipe_hash')})")
-        print(f"fields: {', '.join(c.fields)}")
-        if len(c):
-            r = c.read(0)
-            for f in c.fields:
-                print(f"  {f:<18} {r[f].dtype} {tuple(r[f].shape)}")
-        print(f"classes: {c.classes}")
-        print(f"versions: {c.attrs.get('versions')}")
-        if len(c):
-            print("\nsamples per dataset / subject / emotion:")
-            print(f"  datasets: {meta['dataset'].value_counts().to_dict()}")
-            print(f"  subjects: {meta['subject'].nunique()}")
-            print(f"  emotions: {meta['emotion'].value_counts().to_dict()}")
-        fails = c.failures
-        print(f"\nfailures: {len(fails)}")
-        for _, row in fails.head(args.max_failures).iterrows():
-            print(f"  {row['key']} [{row['stage']}] {row['reason']}")
-        if args.sheet:
-            from .viz import contact_sheet
-
-            contact_sheet(c, args.sheet, n=args.n)
-            print(f"\ncontact sheet: {args.sheet}")
+        try:
+            _inspect(c, args)
+        except (OSError, ValueError, KeyError, RuntimeError) as e:  # unreadable chunks of a damaged file
+            if isinstance(e, CacheError):
+                raise
+            raise CacheError(f"cache {c.path} is damaged: {type(e).__name__}: {e}") from None
     return 0
+
+
+def _inspect(c, args) -> None:
+    meta = c.meta
+    print(f"{c.path}: {len(c)} samples, schema {c.attrs.get('schema_version')}, "
+          f"mepipe {c.attrs.get('mepipe_version')}, recipe {c.recipe.get('name')} ({c.attrs.get('recipe_hash')})")
+    print(f"fields: {', '.join(c.fields)}")
+    if len(c):
+        r = c.read(0)
+        for f in c.fields:
+            print(f"  {f:<18} {r[f].dtype} {tuple(r[f].shape)}")
+    print(f"classes: {c.classes}")
+    print(f"versions: {c.attrs.get('versions')}")
+    if len(c):
+        print("\nsamples per dataset / subject / emotion:")
+        print(f"  datasets: {meta['dataset'].value_counts().to_dict()}")
+        print(f"  subjects: {meta['subject'].nunique()}")
+        print(f"  emotions: {meta['emotion'].value_counts().to_dict()}")
+    bad = c.nonfinite()
+    keys = sorted({k for v in bad.values() for k in v})
+    print(f"\nsamples with NaN or inf: {len(keys)}")
+    for k in keys[: args.max_failures]:
+        print(f"  {k}: {', '.join(f for f, v in bad.items() if k in v)}")
+    fails = c.failures
+    print(f"\nfailures: {len(fails)}")
+    for _, row in fails.head(args.max_failures).iterrows():
+        print(f"  {row['key']} [{row['stage']}] {row['reason']}")
+    if args.sheet:
+        from .viz import contact_sheet
+
+        contact_sheet(c, args.sheet, n=args.n)
+        print(f"\ncontact sheet: {args.sheet}")
 
 
 # ----------------------------------------------------------------------------- demo
@@ -246,14 +271,16 @@ def cmd_demo(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mepipe", description="Micro-expression recognition pipeline.")
+    from . import cliargs as A
+
+    p = A.Parser(prog="mepipe", description="Micro-expression recognition pipeline.")
     p.add_argument("--version", action="version", version=f"mepipe {__version__}")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="log debug messages and show the native libraries' output (MediaPipe, TensorFlow Lite)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     pp = sub.add_parser("preprocess", help="raw dataset -> HDF5 cache (crop, align, flow, strain)")
-    src = pp.add_argument_group("input (one of)")
+    src = pp.add_argument_group("input (one of)").add_mutually_exclusive_group(required=True)
     src.add_argument("--manifest", type=Path, help="CSV manifest: subject,sample_id,path,onset,apex,offset,emotion,aus")
     src.add_argument("--dataset", help="a supported dataset (see `mepipe datasets`), with --root")
     pp.add_argument("--root", type=Path, help="the dataset folder as distributed")
@@ -264,34 +291,34 @@ def build_parser() -> argparse.ArgumentParser:
     pp.add_argument("--flow-engine", help="override the recipe's flow engine (opencv, numba, torch)")
     pp.add_argument("--flow-preset", help="set every TV-L1 parameter from a preset: 'default' (OpenCV's "
                                           "defaults), 'micro'; '' for the recipe's own")
-    pp.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    pp.add_argument("--jobs", type=A.jobs, default=1, help="worker processes (default 1; -1: every core)")
     pp.add_argument("--backend", default="loky", choices=["loky", "threading", "dask", "ray"],
                     help="joblib backend for --jobs > 1 (dask/ray for a cluster)")
     pp.add_argument("--scheduler", help="dask scheduler or ray address (default: a local cluster)")
     pp.add_argument("--overwrite", action="store_true", help="discard an existing cache (e.g. written by another recipe)")
     pp.add_argument("--strict", action="store_true", help="exit 1 when any sample failed")
     pp.add_argument("--allow-outside-root", action="store_true", help="let manifest paths leave the manifest's folder")
-    pp.add_argument("--limit", type=int, help="only the first N samples (a quick look)")
+    pp.add_argument("--limit", type=A.positive_int, help="only the first N samples (a quick look)")
     pp.add_argument("--quiet", action="store_true", help="no progress bar")
     pp.set_defaults(func=cmd_preprocess)
 
     pi = sub.add_parser("inspect", help="summarise a cache; optionally write a contact sheet PNG")
     pi.add_argument("cache", type=Path)
     pi.add_argument("--sheet", type=Path, help="write a contact sheet PNG (onset, apex, flow, strain, landmarks)")
-    pi.add_argument("-n", type=int, default=8, help="samples on the contact sheet")
-    pi.add_argument("--max-failures", type=int, default=20)
+    pi.add_argument("-n", type=A.positive_int, default=8, help="samples on the contact sheet")
+    pi.add_argument("--max-failures", type=A.nonneg_int, default=20)
     pi.set_defaults(func=cmd_inspect)
 
     pd_ = sub.add_parser("demo", help="synthetic set -> preprocess -> inspect -> train, on real faces shipped in packages")
     pd_.add_argument("--out", type=Path, default=Path("demo-out"))
-    pd_.add_argument("--subjects", type=int, default=4)
-    pd_.add_argument("--samples-per-subject", type=int, default=8)
+    pd_.add_argument("--subjects", type=A.positive_int, default=4)
+    pd_.add_argument("--samples-per-subject", type=A.positive_int, default=8)
     pd_.add_argument("--seed", type=int, default=0)
-    pd_.add_argument("--jobs", type=int, default=2)
+    pd_.add_argument("--jobs", type=A.jobs, default=2)
     pd_.add_argument("--recipe", default=None)
-    pd_.add_argument("--epochs", type=int, default=None,
+    pd_.add_argument("--epochs", type=A.nonneg_int, default=None,
                      help="training epochs of every model (default: per model, DEMO_SETTINGS; 0: no training)")
-    pd_.add_argument("--batch-size", type=int, default=None, help="batch size of every model (default: per model)")
+    pd_.add_argument("--batch-size", type=A.positive_int, default=None, help="batch size of every model (default: per model)")
     pd_.add_argument("--no-aus", action="store_true",
                      help="FaceSleuth models without the AU vector (image path only), "
                           "into runs/<model>-image-only")
@@ -302,6 +329,12 @@ def build_parser() -> argparse.ArgumentParser:
     for mod in _PLUGINS:
         importlib.import_module(mod).register(sub)
     return p
+
+
+def threading_main() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 def main(argv=None) -> int:
@@ -315,6 +348,13 @@ def main(argv=None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    import signal
+
+    def _terminate(signum, frame):  # SIGTERM ends a run like Ctrl-C: finished work is committed
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    if threading_main():
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         rc = args.func(args)
     except MepipeError as e:

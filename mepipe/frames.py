@@ -27,14 +27,37 @@ def _sort_key(p: Path):
     return (n is None, n if n is not None else 0, p.name)
 
 
+def _regular_file(path: Path, what: str) -> None:
+    """FrameError unless ``path`` is a regular file (following symlinks): a FIFO or a device would
+    block or mislead the reader, and says so."""
+    import stat
+
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise FrameError(f"{what} not found: {path}") from None
+    except (OSError, RuntimeError) as e:
+        raise FrameError(f"{what} cannot be read: {path} ({getattr(e, 'strerror', None) or e})") from None
+    if not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "a special file"
+        raise FrameError(f"{what} is {kind}, not a regular file: {path}")
+
+
+def is_frame_file(p: Path) -> bool:
+    """An image file that is a frame: a known image extension, not hidden (``.x.jpg``, macOS
+    ``._img0.png`` resource forks), a regular file."""
+    return p.suffix.lower() in IMAGE_EXTS and not p.name.startswith(".") and p.is_file()
+
+
 def list_frame_files(folder) -> list[Path]:
-    """Image files of a folder sorted numerically (``img9`` before ``img10``)."""
+    """Image files of a folder sorted numerically (``img9`` before ``img10``); hidden files
+    (``.*``, macOS ``._*``) are not frames."""
     folder = Path(folder)
     if not folder.exists():
         raise FrameError(f"frame folder not found: {folder}")
     if not folder.is_dir():
         raise FrameError(f"not a folder of frames: {folder}")
-    files = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS]
+    files = [p for p in folder.iterdir() if is_frame_file(p)]
     if not files:
         raise FrameError(f"no image frames ({'/'.join(sorted(e[1:] for e in IMAGE_EXTS))}) in folder: {folder}")
     return sorted(files, key=_sort_key)
@@ -68,8 +91,7 @@ def read_image(path) -> np.ndarray:
     import cv2
 
     path = Path(path)
-    if not path.is_file():
-        raise FrameError(f"frame file not found: {path}")
+    _regular_file(path, "frame file")
     data = np.fromfile(str(path), dtype=np.uint8)  # works with non-ASCII paths, unlike cv2.imread
     if data.size == 0:
         raise FrameError(f"empty frame file: {path}")
@@ -93,8 +115,7 @@ def _read_video(path: Path, indices) -> list[np.ndarray]:
     """Decode a video sequentially (seeking is unreliable across containers)."""
     import cv2
 
-    if not path.is_file():
-        raise FrameError(f"video file not found: {path}")
+    _regular_file(path, "video file")
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         raise FrameError(f"cannot open video: {path}")

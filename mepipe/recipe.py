@@ -56,6 +56,7 @@ def load_recipe(name_or_path: str | Path | None = None, overrides: dict | None =
     except tomllib.TOMLDecodeError as e:
         raise RecipeError(f"recipe {src} is not valid TOML: {e}") from None
     data = validate_recipe(data, src)  # every key known, typed and in range, before anything runs
+    own_name = data.get("name") or (p.stem if src != f"bundled:{name_or_path}" else str(name_or_path))
     base = data.pop("base", None)
     if base is None and src != "bundled:default":
         base = "default"
@@ -63,7 +64,7 @@ def load_recipe(name_or_path: str | Path | None = None, overrides: dict | None =
         data = _merge(load_recipe(base), data)
     if overrides:
         data = _merge(data, validate_recipe(overrides, "command line"))
-    data.setdefault("name", p.stem if src != f"bundled:{name_or_path}" else str(name_or_path))
+    data["name"] = own_name  # the recipe's own name, not its base's
     return complete_recipe(data)
 
 

@@ -24,6 +24,7 @@ from .recipe import recipe_hash
 log = logging.getLogger("mepipe")
 
 STAGES = ("frames", "crop", "align", "flow", "strain", "compose")
+SHOWN_FAILURES = 40  # failures listed in the summary (all are in the cache's failures table)
 
 
 @dataclass
@@ -45,10 +46,10 @@ class RunSummary:
         if self.failed:
             by_stage = Counter(f.stage for f in self.failed)
             lines.append("failed by stage: " + ", ".join(f"{k} {v}" for k, v in sorted(by_stage.items())))
-            for f in self.failed[:20]:
+            for f in self.failed[:SHOWN_FAILURES]:
                 lines.append(f"  {f.key} [{f.stage}] {f.reason}")
-            if len(self.failed) > 20:
-                lines.append(f"  ... and {len(self.failed) - 20} more (see the cache's failures table)")
+            if len(self.failed) > SHOWN_FAILURES:
+                lines.append(f"  ... and {len(self.failed) - SHOWN_FAILURES} more (see the cache's failures table)")
         return "\n".join(lines)
 
 
@@ -79,6 +80,38 @@ def _limit_threads():
         numba.set_num_threads(1)
     except Exception:
         pass
+
+
+_WATCHING = threading.Event()
+
+
+def watch_parent(pid: int | None, interval: float = 0.5) -> None:
+    """In a local worker process: exit as soon as the client process ``pid`` is gone, so that a
+    killed ``mepipe`` (SIGKILL, SIGTERM) leaves no worker behind. Started once per process; does
+    nothing in the client itself or without a pid (remote workers)."""
+    import os
+
+    if pid is None or pid == os.getpid() or _WATCHING.is_set():
+        return
+    _WATCHING.set()
+
+    start_ppid = os.getppid()
+
+    def watch():
+        import time as _t
+
+        while True:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                os._exit(3)  # the client died: nothing will collect this worker's results
+            except PermissionError:
+                pass  # alive, owned by someone else (cannot happen for our own client)
+            if os.getppid() != start_ppid:
+                os._exit(3)  # re-parented: the process that started this worker is gone (or a zombie)
+            _t.sleep(interval)
+
+    threading.Thread(target=watch, name="mepipe-parent-watch", daemon=True).start()
 
 
 def build_stages(recipe: dict) -> dict:
@@ -194,10 +227,13 @@ def compute_sample(sample, recipe: dict, single_thread: bool = False, timer=None
     return {"fields": fields, "n_frames": n_frames}
 
 
-def process_one(sample, recipe: dict, single_thread: bool = False, timer=None):
-    """Worker entry: ``("ok", key, record)`` or ``("fail", key, Failure)``; never raises for a bad sample."""
+def process_one(sample, recipe: dict, single_thread: bool = False, timer=None, parent_pid: int | None = None):
+    """Worker entry: ``("ok", key, record)`` or ``("fail", key, Failure)``; never raises for a bad sample.
+
+    ``parent_pid``: the client's pid, given to local worker processes (:func:`watch_parent`)."""
     from .timing import NO_TIMER
 
+    watch_parent(parent_pid)
     timer = timer or NO_TIMER
     where = f"sample {sample.key} ({sample.source})"
     try:
@@ -217,6 +253,24 @@ def process_one(sample, recipe: dict, single_thread: bool = False, timer=None):
 # ----------------------------------------------------------------------------- driver
 
 
+def check_run(recipe: dict, out, jobs: int = 1, backend: str = "loky") -> tuple[dict, int]:
+    """Check what a run needs before it starts: the recipe (schema and every stage built), the
+    backend, the worker count and the output path. Returns the completed recipe and the jobs."""
+    from .cache import CacheError
+    from .parallel import BACKENDS, BackendError, resolve_jobs
+    from .recipe_schema import complete_recipe, validate_recipe
+
+    if backend not in BACKENDS:
+        raise BackendError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    jobs = resolve_jobs(jobs or 1)
+    recipe = complete_recipe(validate_recipe(recipe, f"recipe {recipe.get('name', '')}".strip()))
+    build_stages(recipe)
+    out = Path(out)
+    if out.exists() and not out.is_file():
+        raise CacheError(f"--out {out} exists and is not a file (a folder?); give a .h5 file path")
+    return recipe, jobs
+
+
 def preprocess(samples, out, recipe: dict, jobs: int = 1, backend: str = "loky", scheduler: str | None = None,
                overwrite: bool = False, classes=(), failures=(), progress: bool = True, timer=None) -> RunSummary:
     """Run the pipeline on ``samples`` into the cache ``out``; returns a :class:`RunSummary`.
@@ -228,22 +282,13 @@ def preprocess(samples, out, recipe: dict, jobs: int = 1, backend: str = "loky",
     in the cache's failures table too. Ctrl-C commits what was finished and returns with
     ``summary.interrupted`` set.
     """
-    from .parallel import BACKENDS, BackendError, resolve_jobs
     from .timing import NO_TIMER
-
-    from .recipe_schema import complete_recipe, validate_recipe
 
     t0 = time.monotonic()
     timer = timer or NO_TIMER
-    # everything a run needs is checked before the cache is touched
-    if backend not in BACKENDS:
-        raise BackendError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    jobs = resolve_jobs(jobs or 1)
-    recipe = complete_recipe(validate_recipe(recipe, f"recipe {recipe.get('name', '')}".strip()))
+    recipe, jobs = check_run(recipe, out, jobs, backend)  # everything is checked before the cache is touched
     if jobs == 1 and backend in ("loky", "sequential"):
-        _stages(recipe, False)  # built here once, and used for every sample
-    else:
-        build_stages(recipe)
+        _stages(recipe, False)  # built once here, and used for every sample
     out = Path(out)
     ccfg = recipe["cache"]
     with timer.stage("write: open/close"):
@@ -252,6 +297,15 @@ def preprocess(samples, out, recipe: dict, jobs: int = 1, backend: str = "loky",
                              commit_every=ccfg["commit_every"], commit_seconds=ccfg["commit_seconds"],
                              commit_growth=ccfg["commit_growth"])
     summary = RunSummary(total=len(samples) + len(failures), out=str(out))
+    from .sample import text_problem
+
+    unfit = {id(s): text_problem(s) for s in samples}
+    for s in samples:  # values the cache cannot store are refused per sample, before any work
+        if unfit[id(s)] is not None:
+            f = Failure(safe_text(s.key), "annotation", f"sample {safe_text(s.key)} ({s.source}): {unfit[id(s)]}")
+            summary.failed.append(f)
+            writer.fail(f.key, f.stage, f.reason)
+    samples = [s for s in samples if unfit[id(s)] is None]
     keys = [s.key for s in samples]
     dup = [k for k, n in Counter(keys).items() if n > 1]
     done = writer.done_keys()
@@ -293,7 +347,10 @@ def preprocess(samples, out, recipe: dict, jobs: int = 1, backend: str = "loky",
             from .parallel import backend_context, parallel_results
 
             with backend_context(backend, jobs, scheduler):
-                calls = (joblib.delayed(process_one)(s, recipe, True) for s in todo)
+                import os
+
+                watch = os.getpid() if backend in ("loky", "multiprocessing") else None
+                calls = (joblib.delayed(process_one)(s, recipe, True, None, watch) for s in todo)
                 _consume(parallel_results(calls, jobs), writer, summary, bar, timer)
     except KeyboardInterrupt:
         summary.interrupted = True

@@ -68,3 +68,25 @@ class Sample:
         bad = [k for k, _ in self.notes if k not in NOTE_KINDS]
         if bad:
             raise ValueError(f"unknown note kind(s) {', '.join(map(repr, bad))}; kinds: {', '.join(NOTE_KINDS)}")
+
+
+def text_problem(sample: Sample) -> str | None:
+    """Why ``sample`` cannot be cached as it is, or ``None``: a NUL byte in any text (HDF5 strings
+    cannot hold one), or a ``/`` in its dataset, subject or id (the key
+    ``dataset/subject/sample_id`` must name one sample and split back into its parts)."""
+    for name in ("dataset", "subject", "sample_id"):
+        v = getattr(sample, name)
+        if not v:
+            return f"its {name} is empty"
+        if "/" in v:
+            return f"its {name} {v!r} holds a '/', which sample keys (dataset/subject/sample_id) reserve"
+    texts = {"dataset": sample.dataset, "subject": sample.subject, "sample_id": sample.sample_id,
+             "emotion": sample.emotion, "objective": sample.objective, "aus": sample.aus,
+             "source": str(sample.source)}
+    texts.update({f"extra[{k!r}]": str(v) for k, v in sample.extra.items()})
+    texts.update({f"note {k}": str(t) for k, t in sample.notes})
+    for name, v in texts.items():
+        if "\x00" in v:
+            return f"its {name} holds a NUL byte, which the cache cannot store"
+    return None
+

@@ -433,19 +433,21 @@ def make_synthetic_set(
 
 def register(subparsers) -> None:
     """Add ``mepipe synth OUT --subjects S --samples-per-subject K [--seed N] ...`` to the CLI."""
+    from . import cliargs as A
+
     p = subparsers.add_parser(
         "synth",
         help="write a synthetic micro-expression set on real faces (ground-truth flow + manifest.csv)",
         description=make_synthetic_set.__doc__.splitlines()[0],
     )
     p.add_argument("out", help="output folder")
-    p.add_argument("--subjects", type=int, default=4)
-    p.add_argument("--samples-per-subject", type=int, default=8)
+    p.add_argument("--subjects", type=A.positive_int, default=4)
+    p.add_argument("--samples-per-subject", type=A.positive_int, default=8)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--faces", default=None, help="a folder of face photographs (default: faces shipped in packages)")
-    p.add_argument("--frames", type=int, default=9, help="frames per sample")
-    p.add_argument("--size", type=int, default=256, help="frame side in pixels")
-    p.add_argument("--noise", type=float, default=1.0, help="sensor noise sigma in grey levels")
+    p.add_argument("--frames", type=A.positive_int, default=9, help="frames per sample")
+    p.add_argument("--size", type=A.positive_int, default=256, help="frame side in pixels")
+    p.add_argument("--noise", type=A.nonneg_float, default=1.0, help="sensor noise sigma in grey levels")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cli)
 

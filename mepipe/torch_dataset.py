@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .cache import CacheError, check_schema, open_cache
+from .cache import CacheError, open_cache
+from .cache.validate import validate_file
 
 #: how each cache field becomes a float32 tensor
 IMAGE_FIELDS = ("onset", "apex")
@@ -64,7 +65,7 @@ class CacheDataset:
             import h5py
 
             self._f = h5py.File(self.path, "r")
-            check_schema(dict(self._f.attrs), self.path)
+            validate_file(self._f, self.path)  # the file may have been replaced since: check it again
             self._pid = os.getpid()
         return self._f
 

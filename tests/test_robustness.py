@@ -69,8 +69,8 @@ def _build(root: Path) -> tuple[Path, dict]:
     rows: dict[str, tuple] = {}
     _write(clips / "good", good)
     rows["good"] = ("clips/good", 0, 1, "happiness", "ok")
-    rows["missing_folder"] = ("clips/not_there", 0, 1, "happiness", ("frames", "frame folder not found"))
-    rows["missing_video"] = ("clips/not_there.mp4", 0, 1, "happiness", ("frames", "video file not found"))
+    rows["missing_folder"] = ("clips/not_there", 0, 1, "happiness", ("annotation", "'clips/not_there' not found"))
+    rows["missing_video"] = ("clips/not_there.mp4", 0, 1, "happiness", ("annotation", "'clips/not_there.mp4' not found"))
     (clips / "empty").mkdir()
     rows["empty_folder"] = ("clips/empty", 0, 1, "happiness", ("frames", "no image frames"))
     _write(clips / "truncated_jpeg", good, ".jpg")
@@ -126,7 +126,25 @@ def _build(root: Path) -> tuple[Path, dict]:
         for i in range(2):
             shutil.copy(FACES / "multi_face.jpg", clips / "multi" / f"img{i}.jpg")
         rows["multi_face"] = ("clips/multi", 0, 1, "happiness", "ok")
+    # paths that are not plain folders or files, and frames that lead outside the manifest's folder
+    (clips / "loop").symlink_to(clips / "loop")
+    rows["symlink_loop"] = ("clips/loop", 0, 1, "happiness", ("annotation", "symlink loop"))
+    os.mkfifo(clips / "fifo.mp4")
+    rows["fifo_video"] = ("clips/fifo.mp4", 0, 1, "happiness", ("annotation", "is a FIFO, not a folder"))
+    outside = root.parent / f"{root.name}-outside"
+    _write(outside, good)
+    (clips / "linked").mkdir()
+    for f in sorted(outside.iterdir()):
+        (clips / "linked" / f.name).symlink_to(f)
+    rows["frames_outside_root"] = ("clips/linked", 0, 1, "happiness", ("annotation", "leads outside the dataset root"))
+    rows["nul_in_emotion"] = ("clips/good", 0, 1, "happi\x00ness", ("annotation", "hold a NUL byte"))
+    _write(clips / "hidden_junk", good)
+    (clips / "hidden_junk" / "._img0.png").write_bytes(b"\x00\x05\x16\x07 macOS resource fork")
+    (clips / "hidden_junk" / ".img9.png").write_bytes(b"not a frame")
+    rows["hidden_files_ignored"] = ("clips/hidden_junk", 0, 1, "happiness", "ok")
     lines = [f"s,{sid},{path},{on},{ap},,{emo}," for sid, (path, on, ap, emo, _) in rows.items()]
+    # ids holding '/' would make two rows one key (bad/a/b/c): both refused, neither dropped as a duplicate
+    lines += ["a/b,c,clips/good,0,1,,happiness,", "a,b/c,clips/good,0,1,,happiness,"]
     lines.append("s,good,clips/good,0,1,,happiness,")  # a duplicate sample id
     rows["duplicate_id"] = None
     manifest = root / "manifest.csv"
@@ -156,8 +174,9 @@ def batch(tmp_path_factory):
 
 BAD_ROWS = ["missing_folder", "missing_video", "empty_folder", "truncated_jpeg", "truncated_png", "corrupt_png",
             "size_change", "onset_after_apex", "past_end", "nan_onset", "text_apex", "too_small", "no_landmarks",
-            "no_face"]
-GOOD_ROWS = ["good", "grey", "rgba", "spaced_unicode_path", "multi_face", "no_emotion", "code_in_emotion"]
+            "no_face", "symlink_loop", "fifo_video", "frames_outside_root", "nul_in_emotion"]
+GOOD_ROWS = ["good", "grey", "rgba", "spaced_unicode_path", "multi_face", "no_emotion", "code_in_emotion",
+             "hidden_files_ignored"]
 
 
 def _row(batch, sid):
@@ -213,6 +232,22 @@ def test_no_emotion_under_native_is_kept_unlabelled(batch):
     meta = batch["meta"].set_index("key")
     assert meta.loc[f"{DS}/s/no_emotion", "label"] == -1
     assert meta.loc[f"{DS}/s/good", "label"] >= 0
+
+
+def test_ids_with_a_slash_are_refused_not_merged(batch):
+    fails = batch["fails"]
+    slash = fails[fails["reason"].str.contains("holds a '/'")]
+    assert len(slash) == 2, fails
+    assert not slash["reason"].str.contains("duplicate").any()
+    assert not any(k.startswith(f"{DS}/a") for k in batch["meta"]["key"])
+
+
+def test_frames_outside_root_are_read_when_allowed(batch, tmp_path):
+    m = batch["root"] / "linked.csv"
+    m.write_text(HEADER + "s,linked,clips/linked,0,1,,happiness,\n", encoding="utf-8")
+    rc, so, se = _cli("preprocess", "--manifest", m, "--dataset-name", DS, "--out", tmp_path / "l.h5", "--quiet",
+                      "--allow-outside-root")
+    assert rc == 0 and "1 done" in so, so + se
 
 
 def test_duplicate_sample_id_recorded_first_kept(batch):

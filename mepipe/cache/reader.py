@@ -6,7 +6,18 @@ from pathlib import Path
 
 import numpy as np
 
-from .schema import FAILURE_COLUMNS, META_COLUMNS, CacheError, _decode, _h5py, check_schema
+from .schema import FAILURE_COLUMNS, META_COLUMNS, CacheError, _decode, _h5py
+from .validate import nonfinite_rows, validate_file
+
+
+def _json_attr(attrs: dict, name: str, kind: type, path):
+    try:
+        v = json.loads(attrs.get(name, "[]" if kind is list else "{}"))
+    except (TypeError, ValueError) as e:
+        raise CacheError(f"cache {path}: attribute {name!r} is not JSON ({e})") from None
+    if not isinstance(v, kind):
+        raise CacheError(f"cache {path}: attribute {name!r} is not a JSON {kind.__name__}")
+    return v
 
 
 class Cache:
@@ -28,12 +39,11 @@ class Cache:
             raise CacheError(f"not a readable HDF5 file (truncated or corrupt?): {self.path} ({e})") from None
         try:
             self.attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in self._f.attrs.items()}
-            check_schema(self.attrs, self.path)
+            self._n = validate_file(self._f, self.path)  # the file is untrusted: checked before any use
             self._meta = None
             self.fields = json.loads(self.attrs.get("fields", "[]"))
-            self.classes = json.loads(self.attrs.get("classes", "[]"))
-            self.recipe = json.loads(self.attrs.get("recipe", "{}"))
-            self._n = int(self._f["meta/key"].shape[0])
+            self.classes = _json_attr(self.attrs, "classes", list, self.path)
+            self.recipe = _json_attr(self.attrs, "recipe", dict, self.path)
         except CacheError:
             self._f.close()
             raise
@@ -111,6 +121,12 @@ class Cache:
         out["label"] = int(self._f["meta/label"][i])
         out["key"] = _decode([self._f["meta/key"][i]])[0]
         return out
+
+    def nonfinite(self, fields=None) -> dict[str, list[str]]:
+        """Keys of the samples holding NaN or inf, per float field (``{field: [key, ...]}``; fields
+        without any are left out). Reads every float array once."""
+        keys = self.meta["key"].tolist()
+        return {name: [keys[i] for i in rows] for name, rows in nonfinite_rows(self._f, fields).items()}
 
     def torch_dataset(self, fields=("flow",), **kwargs):
         from ..torch_dataset import CacheDataset

@@ -64,13 +64,8 @@ def _decode(arr) -> list[str]:
 
 
 def check_schema(attrs: dict, path) -> None:
-    v = attrs.get("schema_version")
-    if v is None:
-        raise CacheError(f"{path} is an HDF5 file but not a mepipe cache (no schema_version attribute)")
-    v = int(v)
-    if v > SCHEMA_VERSION:
-        raise CacheError(f"cache {path} has schema version {v}, newer than this mepipe reads ({SCHEMA_VERSION}); "
-                         f"upgrade mepipe")
-    if v < SCHEMA_VERSION:
-        raise CacheError(f"cache {path} has old schema version {v} (this mepipe writes {SCHEMA_VERSION}); "
-                         f"re-run preprocess with --overwrite")
+    """CacheError unless ``attrs`` carry a ``schema_version`` this mepipe reads
+    (:func:`mepipe.cache.validate.schema_version`)."""
+    from .validate import schema_version
+
+    schema_version(attrs, path)

@@ -97,15 +97,16 @@ class CacheWriter:
 
     # -- validation
     def _check_existing(self):
+        from .validate import validate_file
+
         h5py = _h5py()
         try:
             with h5py.File(self.path, "r") as f:
                 attrs = dict(f.attrs)
-                self._n_cached = int(f["meta/key"].shape[0]) if "meta/key" in f else 0
+                self._n_cached = validate_file(f, self.path)  # a cache to append to is untrusted too
         except OSError as e:
             raise CacheError(f"existing cache is not a readable HDF5 file: {self.path} ({e}); "
                              f"use --overwrite to start again") from None
-        check_schema(attrs, self.path)
         old = str(attrs.get("recipe_hash", ""))
         if old != self.recipe_hash:
             raise CacheError(

@@ -21,13 +21,47 @@ REQUIRED = ("subject", "sample_id", "path", "onset", "apex")
 OPTIONAL = ("offset", "emotion", "aus")
 
 
+def _inside(p: Path, root: Path) -> bool:
+    return p == root or root in p.parents
+
+
 def resolve_inside(root: Path, rel: str, allow_outside_root: bool) -> Path:
-    """``root / rel``, refusing paths that leave ``root`` unless explicitly allowed."""
-    p = (root / rel).resolve() if not Path(rel).is_absolute() else Path(rel).resolve()
-    if not allow_outside_root:
-        r = root.resolve()
-        if p != r and r not in p.parents:
-            raise ValueError(f"path {rel!r} is outside the dataset root {r} (use --allow-outside-root)")
+    """``root / rel`` with symlinks resolved, refusing paths that leave ``root`` unless explicitly
+    allowed, symlink loops, and anything that is neither a folder nor a regular file (a FIFO, a
+    socket, a device: opening one could block the run)."""
+    import stat
+
+    try:
+        p = (root / rel).resolve() if not Path(rel).is_absolute() else Path(rel).resolve()
+    except (RuntimeError, OSError) as e:  # Python < 3.13 raises RuntimeError on a symlink loop
+        raise ValueError(f"path {rel!r} cannot be resolved ({e}): a symlink loop?") from None
+    r = root.resolve()
+    if not allow_outside_root and not _inside(p, r):
+        raise ValueError(f"path {rel!r} is outside the dataset root {r} (use --allow-outside-root)")
+    try:
+        mode = p.stat().st_mode
+    except FileNotFoundError:
+        raise ValueError(f"path {rel!r} not found: {p}") from None
+    except OSError as e:
+        raise ValueError(f"path {rel!r} cannot be read: {p} ({e.strerror or e})") from None
+    if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+        kind = "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device or special file"
+        raise ValueError(f"path {rel!r} is {kind}, not a folder of frames or a video file: {p}")
+    if stat.S_ISDIR(mode) and not allow_outside_root:
+        from ..frames import FrameError, list_frame_files
+
+        try:
+            files = list_frame_files(p)
+        except FrameError:
+            return p  # reported when the frames are read
+        for f in files:
+            try:
+                real = f.resolve()
+            except (RuntimeError, OSError) as e:
+                raise ValueError(f"frame file {f} cannot be resolved ({e}): a symlink loop?") from None
+            if not _inside(real, r):
+                raise ValueError(f"frame file {f} leads outside the dataset root {r} (to {real}); "
+                                 f"use --allow-outside-root to read it")
     return p
 
 
@@ -37,12 +71,15 @@ def read_manifest(path, dataset: str | None = None, allow_outside_root: bool = F
     if not path.is_file():
         raise AnnotationError(f"manifest not found: {path}")
     dataset = dataset or path.stem
+    if "/" in dataset or "\x00" in dataset or not dataset.strip():
+        raise AnnotationError(f"dataset name {dataset!r} (of manifest {path}) must be non-empty and hold no '/'")
     root = path.parent
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise AnnotationError(f"manifest is not UTF-8 text: {path} ({e})") from None
-    reader = csv.DictReader(text.splitlines())
+    nul = "\U0010fffe"  # NUL bytes pass the csv module (which refuses them before Python 3.11) as this
+    reader = csv.DictReader(text.replace("\x00", nul).splitlines())
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
     missing = [c for c in REQUIRED if c not in header]
     if missing:
@@ -51,7 +88,7 @@ def read_manifest(path, dataset: str | None = None, allow_outside_root: bool = F
     col = RowCollector(dataset, path)
     seen: dict[str, int] = {}
     for rowno, raw in enumerate(reader, start=2):  # row 1 is the header
-        row = {(k or "").strip().lower(): (v or "") for k, v in raw.items() if k is not None}
+        row = {(k or "").strip().lower(): (v or "").replace(nul, "\x00") for k, v in raw.items() if k is not None}
         subject = row.get("subject", "").strip()
         sid = row.get("sample_id", "").strip()
         try:
@@ -59,6 +96,13 @@ def read_manifest(path, dataset: str | None = None, allow_outside_root: bool = F
                 raise ValueError("subject is empty")
             if not sid:
                 raise ValueError("sample_id is empty")
+            for name, v in (("subject", subject), ("sample_id", sid)):
+                if "/" in v:
+                    raise ValueError(f"{name} {v!r} holds a '/', which sample keys (dataset/subject/sample_id) "
+                                     f"reserve: two rows could give one key")
+            if any("\x00" in v for v in row.values()):
+                bad = [k for k, v in row.items() if "\x00" in v]
+                raise ValueError(f"cell(s) {', '.join(bad)} hold a NUL byte, which the cache cannot store")
             key = f"{dataset}/{subject}/{sid}"
             if key in seen:
                 raise ValueError(f"duplicate sample id (first at row {seen[key]})")

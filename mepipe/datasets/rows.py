@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import AnnotationError, Failure
-from ..sample import Sample
+from ..sample import Sample, text_problem
 from .apex import check_apex_rule
 from .cells import RowError, parse_frame_number
 from .clips import resolve_clip
@@ -69,11 +69,15 @@ class RowCollector:
 
     def fail(self, rowno, subject, sample_id, reason: str, kind: str = "other", where: str | None = None):
         """Record a Failure named by file, row and sample (``where`` replaces "file row N (sample ...)")."""
-        key = f"{self.dataset}/{subject}/{sample_id}" if subject and sample_id else f"{self.dataset}/row{rowno}"
+        named = subject and sample_id and "/" not in f"{subject}{sample_id}"  # a '/' would not give one sample's key
+        key = f"{self.dataset}/{subject}/{sample_id}" if named else f"{self.dataset}/row{rowno}"
         self.failures.append(Failure(key, "annotation", f"{where or self.where(rowno, subject, sample_id)}: {reason}"))
         self.kinds.append(kind)
 
     def add(self, rowno, sample: Sample):
+        why = text_problem(sample)
+        if why is not None:
+            raise RowError(f"sample {sample.key!r}: {why}", "unsafe_name")
         if sample.key in self._seen:
             raise RowError(f"duplicate sample {sample.key} (first at row {self._seen[sample.key]})", "duplicate")
         self._seen[sample.key] = rowno

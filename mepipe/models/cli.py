@@ -60,11 +60,13 @@ def main(args) -> int:
 
 
 def register(subparsers) -> None:
+    from .. import cliargs as A
+
     p = subparsers.add_parser("models", help="the bundled models: inputs, parameters, training defaults",
                               description="List the registered models (mepipe.models.list_models) with the cache "
                                           "fields they read, their parameter count and the training settings "
                                           "`mepipe train` uses by default, with their source. See docs/models.md.")
     p.add_argument("names", nargs="*", help="models to show (default: all)")
-    p.add_argument("--classes", type=int, default=5, help="output classes for the parameter count (default 5)")
+    p.add_argument("--classes", type=A.positive_int, default=5, help="output classes for the parameter count (default 5)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(func=main)

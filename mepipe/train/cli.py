@@ -9,6 +9,7 @@ import json
 import sys
 from pathlib import Path
 
+from .. import cliargs as A
 from ..device import DEVICE_HELP
 from ..parallel import BACKENDS
 from .augment import AUGMENTATIONS
@@ -17,36 +18,40 @@ from .protocols import PROTOCOLS
 
 
 def _label_map_arg(text: str):
-    """A label-map name, a JSON file or an inline JSON object."""
+    """A label-map name, a JSON file, a TOML file or an inline JSON object."""
+    import argparse
+
     p = Path(text)
-    if text.lstrip().startswith("{"):
-        return json.loads(text)
-    if p.suffix.lower() == ".json":
-        if not p.is_file():
-            raise SystemExit(f"mepipe train: label map file not found: {p}")
-        return json.loads(p.read_text(encoding="utf-8"))
-    if p.suffix.lower() == ".toml":
-        if not p.is_file():
-            raise SystemExit(f"mepipe train: label map file not found: {p}")
-        try:
-            import tomllib
-        except ModuleNotFoundError:  # Python 3.10
-            import tomli as tomllib
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-        return data.get("labels", data)
+    try:
+        if text.lstrip().startswith("{"):
+            return json.loads(text)
+        if p.suffix.lower() in (".json", ".toml"):
+            if not p.is_file():
+                raise argparse.ArgumentTypeError(f"label map file not found: {p}")
+            body = p.read_text(encoding="utf-8")
+            if p.suffix.lower() == ".json":
+                return json.loads(body)
+            try:
+                import tomllib
+            except ModuleNotFoundError:  # Python 3.10
+                import tomli as tomllib
+            data = tomllib.loads(body)
+            return data.get("labels", data)
+    except ValueError as e:  # JSON and TOML decode errors
+        raise argparse.ArgumentTypeError(f"label map {text!r} is not valid: {e}") from None
     return text
 
 
-def _folds_arg(text: str):
-    out = []
-    for part in text.split(","):
-        part = part.strip()
-        if "-" in part:
-            a, b = part.split("-", 1)
-            out.extend(range(int(a), int(b) + 1))
-        elif part:
-            out.append(int(part))
-    return out
+def _json_object(text: str) -> dict:
+    import argparse
+
+    try:
+        v = json.loads(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"not JSON: {e}") from None
+    if not isinstance(v, dict):
+        raise argparse.ArgumentTypeError(f"must be a JSON object, got {text!r}")
+    return v
 
 
 def register(subparsers) -> None:
@@ -57,32 +62,34 @@ def register(subparsers) -> None:
     p.add_argument("caches", nargs="+", help="cache files (.h5) written by `mepipe preprocess`")
     p.add_argument("--model", required=True, help="model name (see `mepipe models`)")
     p.add_argument("--protocol", default="loso", choices=PROTOCOLS)
-    p.add_argument("--epochs", type=int, default=None, help="default: the model's paper setting")
-    p.add_argument("--batch-size", type=int, default=None, help="default: the model's paper setting")
-    p.add_argument("--lr", type=float, default=None, help="default: the model's paper setting")
-    p.add_argument("--weight-decay", type=float, default=None, help="default: the model's paper setting")
+    p.add_argument("--epochs", type=A.positive_int, default=None, help="default: the model's paper setting")
+    p.add_argument("--batch-size", type=A.positive_int, default=None, help="default: the model's paper setting")
+    p.add_argument("--lr", type=A.positive_float, default=None, help="default: the model's paper setting")
+    p.add_argument("--weight-decay", type=A.nonneg_float, default=None, help="default: the model's paper setting")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default=None,
                    help="default: the model's paper setting")
     p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="run folder (default runs/MODEL-PROTOCOL)")
-    p.add_argument("--jobs", type=int, default=1, help="folds trained in parallel (default 1)")
+    p.add_argument("--jobs", type=A.jobs, default=1, help="folds trained in parallel (default 1; -1: every core)")
     p.add_argument("--backend", default="loky", choices=BACKENDS,
                    help="joblib backend for --jobs > 1; dask uses the active Client or a loopback LocalCluster")
     p.add_argument("--select", default="final", choices=SELECTIONS,
                    help="final (default), val (validation split from training subjects), "
                         "test-best (OPTIMISTIC: peers' best epoch per test fold)")
-    p.add_argument("--val-fraction", type=float, default=0.2, help="share of training samples for --select val")
-    p.add_argument("--holdout-fraction", type=float, default=0.2, help="test share for --protocol holdout")
+    p.add_argument("--val-fraction", type=A.fraction, default=0.2, help="share of training samples for --select val")
+    p.add_argument("--holdout-fraction", type=A.fraction, default=0.2, help="test share for --protocol holdout")
     p.add_argument("--label-map", type=_label_map_arg, default=None,
                    help="label map name (megc2019-3class, casme2-5class, samm-5class, native), a JSON/TOML "
                         "file or inline JSON; default: the caches' own classes (composite: megc2019-3class)")
     p.add_argument("--class-weighting", default="none", choices=CLASS_WEIGHTINGS)
     p.add_argument("--augment", default="none", choices=AUGMENTATIONS)
-    p.add_argument("--model-kwargs", type=json.loads, default=None,
+    p.add_argument("--model-kwargs", type=_json_object, default=None,
                    help='JSON object passed to the model builder, e.g. \'{"dropout": 0.3}\'')
-    p.add_argument("--folds", type=_folds_arg, default=None,
+    p.add_argument("--folds", type=A.index_ranges, default=None,
                    help="train only these fold indices (e.g. 0-3,7); a later run without it finishes the rest")
+    p.add_argument("--drop-nonfinite", action="store_true",
+                   help="leave out samples whose inputs hold NaN or inf (default: such samples stop the run)")
     p.add_argument("--no-resume", dest="resume", action="store_false",
                    help="retrain every fold even if --out holds finished ones")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -100,7 +107,7 @@ def main(args) -> int:
                   augment=args.augment, model_kwargs=args.model_kwargs, resume=args.resume,
                   progress=not args.quiet, backend=args.backend, val_fraction=args.val_fraction,
                   holdout_fraction=args.holdout_fraction, weight_decay=args.weight_decay,
-                  optimizer=args.optimizer, folds=args.folds)
+                  optimizer=args.optimizer, folds=args.folds, drop_nonfinite=args.drop_nonfinite)
     except MepipeError as e:
         print(f"mepipe train: error: {e}", file=sys.stderr)
         return 2

@@ -79,13 +79,15 @@ class TrainConfig:
     theta_lr: float | None = None
     theta_weight_decay: float | None = None
     defaults_source: str = ""
+    drop_nonfinite: bool = False  # leave out samples whose inputs hold NaN/inf (else the run is refused)
     device: str = "auto"  # as requested; the run resolves it (mepipe.device)
     jobs: int = 1
     backend: str = "loky"
 
     #: the fields a resumed run must share with the run that started its folder
     IDENTITY = ("model", "model_kwargs", "protocol", "epochs", "batch_size", "lr", "seed", "select", "label_map",
-                "class_weighting", "augment", "val_fraction", "holdout_fraction", "optimizer", "weight_decay")
+                "class_weighting", "augment", "val_fraction", "holdout_fraction", "optimizer", "weight_decay",
+                "drop_nonfinite")
 
     @classmethod
     def create(cls, model: str, *, protocol: str = "loso", epochs: int | None = None, batch_size: int | None = None,
@@ -93,7 +95,7 @@ class TrainConfig:
                seed: int = 0, select: str = "final", label_map=None, class_weighting: str = "none",
                augment: str = "none", model_kwargs: dict | None = None, val_fraction: float = 0.2,
                holdout_fraction: float = 0.2, device: str = "auto", jobs: int = 1,
-               backend: str = "loky") -> "TrainConfig":
+               backend: str = "loky", drop_nonfinite: bool = False) -> "TrainConfig":
         """Check every option and fill the model's defaults; raises :class:`TrainError` naming the
         first bad one."""
         from ..models import get_config
@@ -143,7 +145,7 @@ class TrainConfig:
             scheduler=ex.get("scheduler"), scheduler_gamma=float(ex.get("gamma", 1.0)),
             scheduler_decay_epochs=ex.get("decay_epochs"), theta_lr=ex.get("theta_lr"),
             theta_weight_decay=ex.get("theta_weight_decay"), defaults_source=mc.defaults_source,
-            device=str(device or "auto"), jobs=jobs, backend=backend)
+            drop_nonfinite=bool(drop_nonfinite), device=str(device or "auto"), jobs=jobs, backend=backend)
 
     def identity(self) -> dict:
         """The settings a resumed run must share (JSON-ready)."""

@@ -42,7 +42,7 @@ def run(caches, model: str, protocol: str = "loso", epochs: int | None = None, b
         select: str = "final", label_map=None, class_weighting: str = "none", augment: str = "none",
         model_kwargs: dict | None = None, resume: bool = True, progress: bool = True, backend: str = "loky",
         val_fraction: float = 0.2, holdout_fraction: float = 0.2, weight_decay=None, optimizer: str | None = None,
-        folds=None) -> Results:
+        folds=None, drop_nonfinite: bool = False) -> Results:
     """Train ``model`` on ``caches`` under ``protocol`` and report pooled UF1/UAR.
 
     ``epochs``, ``batch_size``, ``lr``, ``optimizer`` and ``weight_decay`` default to the model's
@@ -58,7 +58,8 @@ def run(caches, model: str, protocol: str = "loso", epochs: int | None = None, b
                              optimizer=optimizer, weight_decay=weight_decay, seed=seed, select=select,
                              label_map=label_map, class_weighting=class_weighting, augment=augment,
                              model_kwargs=model_kwargs, val_fraction=val_fraction,
-                             holdout_fraction=holdout_fraction, device=device, jobs=jobs, backend=backend)
+                             holdout_fraction=holdout_fraction, device=device, jobs=jobs, backend=backend,
+                             drop_nonfinite=drop_nonfinite)
     return run_config(caches, cfg, out=out, resume=resume, progress=progress, folds=folds)
 
 
@@ -80,6 +81,8 @@ def run_config(caches, cfg: TrainConfig, out=None, resume: bool = True, progress
     except DeviceError as e:
         raise TrainError(str(e)) from None
     out = Path(out) if out is not None else Path("runs") / f"{cfg.model}-{cfg.protocol}"
+    if out.exists() and not out.is_dir():
+        raise TrainError(f"--out {out} is a file; a run's outputs go into a folder")
 
     # -- samples, classes, model inputs, folds
     ids = [cache_identity(p) for p in cache_paths]  # raises CacheError on a missing/truncated file
@@ -90,6 +93,8 @@ def run_config(caches, cfg: TrainConfig, out=None, resume: bool = True, progress
         raise TrainError(f"cannot build model {cfg.model!r} with {cfg.model_kwargs}: {e}") from None
     if cfg.augment == "hflip":
         check_flippable(inputs)
+    data = load_inputs(cache_paths, table, inputs)
+    table, data, dropped = _finite_rows(table, data, cfg.drop_nonfinite)
     all_folds = make_folds(cfg.protocol, table, seed=cfg.seed, holdout_fraction=cfg.holdout_fraction or 0.2)
     if cfg.select == "val":
         all_folds = add_validation(all_folds, table, cfg.val_fraction, cfg.seed)
@@ -100,7 +105,7 @@ def run_config(caches, cfg: TrainConfig, out=None, resume: bool = True, progress
                       fold_width=max(2, len(str(len(all_folds) - 1))))
     label_spec = cfg.label_map if (cfg.label_map is None or isinstance(cfg.label_map, str)) else label_info["map"]
     config = {**cfg.to_dict(), "label_map": label_spec, "caches": ids, "inputs": list(inputs),
-              "n_folds": len(all_folds)}
+              "n_folds": len(all_folds), "dropped_nonfinite": dropped}
 
     wanted = list(range(len(all_folds))) if folds is None else sorted({int(i) for i in folds})
     bad = [i for i in wanted if not 0 <= i < len(all_folds)]
@@ -120,7 +125,6 @@ def run_config(caches, cfg: TrainConfig, out=None, resume: bool = True, progress
 
     # -- data and training
     if todo:
-        data = load_inputs(cache_paths, table, inputs)
         y = table["y"].to_numpy().astype(np.int64)
         for rec in _run_folds(todo, data, y, cfg, ctx, progress, len(wanted), len(resumed)):
             records[rec["index"]] = rec
@@ -130,6 +134,24 @@ def run_config(caches, cfg: TrainConfig, out=None, resume: bool = True, progress
     return finish_run(out, records, all_folds, table, classes, label_info, config, dev,
                       complete=all(i in records for i in range(len(all_folds))),
                       elapsed=time.time() - t_start)
+
+
+def _finite_rows(table, data: dict, drop: bool):
+    """``(table, data, dropped keys)`` without the samples whose inputs hold NaN or inf; without
+    ``drop`` such samples stop the run, naming them."""
+    ok = np.ones(len(table), dtype=bool)
+    for v in data.values():
+        ok &= np.isfinite(v.reshape(len(v), -1)).all(axis=1)
+    if ok.all():
+        return table, data, []
+    bad = table["key"].to_numpy()[~ok].tolist()
+    if not drop:
+        shown = ", ".join(bad[:10]) + (f" and {len(bad) - 10} more" if len(bad) > 10 else "")
+        raise TrainError(f"{len(bad)} sample(s) have NaN or inf in their model inputs: {shown}; rebuild those "
+                         f"samples, or leave them out with --drop-nonfinite (recorded in results.json)")
+    log.warning("left out %d sample(s) with NaN/inf inputs: %s", len(bad), ", ".join(bad))
+    keep = np.flatnonzero(ok)
+    return table.iloc[keep].reset_index(drop=True), {k: v[keep] for k, v in data.items()}, bad
 
 
 def _prepare_out(out: Path, cfg: TrainConfig, label_spec, ids, n_folds: int, ctx: FoldContext,

@@ -199,6 +199,7 @@ def predict(run_dir, cache=None, manifest=None, out=None, fold=None, device: str
 
 
 def register(subparsers) -> None:
+    from .. import cliargs as A
     from ..device import DEVICE_HELP
 
     p = subparsers.add_parser(
@@ -217,8 +218,8 @@ def register(subparsers) -> None:
     p.add_argument("--cache-out", default=None, help="with --manifest: where the preprocessed cache goes "
                                                      "(default: --out with .h5)")
     p.add_argument("--device", default="auto", help=DEVICE_HELP)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--jobs", type=int, default=1, help="with --manifest: preprocessing workers")
+    p.add_argument("--batch-size", type=A.positive_int, default=64)
+    p.add_argument("--jobs", type=A.jobs, default=1, help="with --manifest: preprocessing workers")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=main)
 
