@@ -172,7 +172,7 @@ def _shutdown_loky() -> bool:
     return True
 
 
-def run_mepipe(samples, classes, out: Path, recipe: dict, jobs: int, fresh_workers: bool = True) -> dict:
+def run_mepipe(samples, out: Path, recipe: dict, jobs: int, fresh_workers: bool = True) -> dict:
     """``mepipe.runner.preprocess`` into a new cache ``out``; returns seconds, done, failures.
     With ``fresh_workers`` (and jobs > 1) the loky workers of an earlier run are stopped first."""
     from mepipe.runner import preprocess
@@ -180,7 +180,7 @@ def run_mepipe(samples, classes, out: Path, recipe: dict, jobs: int, fresh_worke
     fresh = _shutdown_loky() if jobs > 1 and fresh_workers else False
     load0 = _load()
     t0 = time.perf_counter()
-    summary = preprocess(samples, out, recipe, jobs=jobs, backend="loky", classes=classes, overwrite=True,
+    summary = preprocess(samples, out, recipe, jobs=jobs, backend="loky", overwrite=True,
                          progress=False)
     sec = time.perf_counter() - t0
     return {"seconds": sec, "done": summary.done, "failed": [f"{f.key} [{f.stage}] {f.reason}" for f in summary.failed],
@@ -188,7 +188,7 @@ def run_mepipe(samples, classes, out: Path, recipe: dict, jobs: int, fresh_worke
             "load_before": load0, "load_after": _load()}
 
 
-def stage_split(samples, classes, out: Path, recipe: dict) -> dict:
+def stage_split(samples, out: Path, recipe: dict) -> dict:
     """mepipe's chain in this process (jobs 1) with per-stage timers. One untimed warm-up sample
     first loads the models (dlib, MediaPipe, the flow engine's compiled kernels); its time is
     reported as ``warmup_s``. ``other`` is the chain's time outside the timed functions."""
@@ -202,7 +202,7 @@ def stage_split(samples, classes, out: Path, recipe: dict) -> dict:
     timer = StageTimer()
     load0 = _load()
     t0 = time.perf_counter()
-    summary = preprocess(samples, out, recipe, jobs=1, backend="loky", classes=classes, overwrite=True,
+    summary = preprocess(samples, out, recipe, jobs=1, backend="loky", overwrite=True,
                          progress=False, timer=timer)
     total = time.perf_counter() - t0
     stages = dict(timer.seconds)
@@ -335,7 +335,6 @@ def bench_pipeline(out=None, n_samples: int = 40, jobs: int = 2, engine: str = "
     import cv2
 
     from mepipe.datasets import read_manifest
-    from mepipe.labels import apply_label_map
     from mepipe.stages.flow import get_preset, list_engines
     from mepipe.synth import make_synthetic_set
 
@@ -365,7 +364,6 @@ def bench_pipeline(out=None, n_samples: int = 40, jobs: int = 2, engine: str = "
                                       size=size, progress=False)
         synth_s = time.perf_counter() - t0
         samples, _ = read_manifest(manifest, dataset="synth")
-        classes, samples = apply_label_map(samples, "native")
         samples = samples[:n_samples]
         recipe = mepipe_recipe(engine, preset)
         ref_recipe = mepipe_recipe("opencv", "default")
@@ -394,9 +392,9 @@ def bench_pipeline(out=None, n_samples: int = 40, jobs: int = 2, engine: str = "
                         ref_times[k] += v
                 else:
                     say(f"round {r + 1}: mepipe {engine}/{preset}, jobs {jobs} ...")
-                    row["mepipe"] = run_mepipe(samples, classes, work / "mepipe.h5", recipe, jobs)
+                    row["mepipe"] = run_mepipe(samples, work / "mepipe.h5", recipe, jobs)
                     # the same again on the workers just used: models loaded, kernels compiled
-                    row["mepipe_warm"] = run_mepipe(samples, classes, work / "mepipe-warm.h5", recipe, jobs,
+                    row["mepipe_warm"] = run_mepipe(samples, work / "mepipe-warm.h5", recipe, jobs,
                                                     fresh_workers=False)
             row["ratio"] = row["mepipe"]["samples_per_s"] / row["reference"]["samples_per_s"]
             row["ratio_warm"] = row["mepipe_warm"]["samples_per_s"] / row["reference"]["samples_per_s"]
@@ -445,7 +443,7 @@ def bench_pipeline(out=None, n_samples: int = 40, jobs: int = 2, engine: str = "
                     continue
                 say(f"stage split: mepipe {name}, in this process (jobs 1) ...")
                 path = work / f"split-{name.replace('/', '-')}.h5"
-                result["split"][name] = stage_split(samples, classes, path, rec)
+                result["split"][name] = stage_split(samples, path, rec)
                 caches[f"mepipe {name}"] = path
             a, b = result["split"][f"{engine}/{preset}"], result["split"]["opencv/default"]
             result["split_ratio"] = a["samples_per_s"] / b["samples_per_s"]

@@ -42,39 +42,31 @@ log = logging.getLogger("mepipe")
 
 
 def load_samples(args, recipe: dict):
-    """Samples, pre-stage failures and class names for ``preprocess`` (manifest or dataset adapter)."""
+    """Samples, pre-stage failures and the annotation files' provenance for ``preprocess``
+    (manifest or dataset adapter). Every annotated sample is kept: labels are chosen at training."""
     from .datasets import load_dataset, load_from_recipe, read_manifest
-    from .labels import label_for_run, labels_from_recipe, select_composite
 
     if args.manifest:
-        samples, failures = read_manifest(args.manifest, dataset=args.dataset_name,
-                                          allow_outside_root=args.allow_outside_root)
-    elif args.dataset:
-        if "composite" in recipe:
-            from .recipe import load_recipe
+        result = read_manifest(args.manifest, dataset=args.dataset_name, allow_outside_root=args.allow_outside_root)
+    elif recipe.get("dataset", {}).get("name") == args.dataset:
+        result = load_from_recipe(recipe, args.root, args.annotation)
+    else:
+        result = load_dataset(args.dataset, args.root, annotation=args.annotation)
+    samples, failures = result
+    return list(samples), list(failures), [annotation_provenance(result, samples)]
 
-            own = load_recipe(args.dataset).get("dataset", {})
-            opts = {k: v for k, v in own.items() if k not in ("name", "annotation") and v != ""}
-            samples, failures = load_dataset(own.get("name", args.dataset), args.root,
-                                             annotation=args.annotation or own.get("annotation") or None, **opts)
-        elif recipe.get("dataset", {}).get("name") == args.dataset:
-            samples, failures = load_from_recipe(recipe, args.root, args.annotation)
-        else:
-            samples, failures = load_dataset(args.dataset, args.root, annotation=args.annotation)
-    else:
-        raise MepipeError("give --manifest M.csv, or --dataset NAME --root FOLDER")
-    failures = list(failures)
-    gt = recipe.get("composite", {}).get("gt", "")
-    if gt:
-        classes, samples, extra = select_composite({args.dataset: samples}, gt)
-        failures += list(extra)
-    else:
-        classes, samples, extra, excluded = label_for_run(samples, labels_from_recipe(recipe))
-        failures += extra
-        if excluded:
-            print(f"excluded by the label map (not failures): "
-                  f"{', '.join(f'{k} {v}' for k, v in sorted(excluded.items()))}", file=sys.stderr)
-    return samples, failures, classes
+
+def annotation_provenance(result, samples) -> dict:
+    """``{"dataset", "file", "sha256", "sheet"}`` of the annotation a load read (its file name and
+    content hash; a folder scanned without a sheet has no hash)."""
+    from .labels import file_sha256
+
+    src = getattr(result, "source", None)
+    path = Path(src) if src else None
+    ds = sorted({s.dataset for s in samples})
+    return {"dataset": ",".join(ds), "file": path.name if path else "",
+            "sha256": file_sha256(path) if path and path.is_file() else "",
+            "sheet": str(getattr(result, "sheet", "") or "")}
 
 
 def cmd_preprocess(args) -> int:
@@ -99,14 +91,15 @@ def cmd_preprocess(args) -> int:
     from .runner import check_run
 
     recipe, _ = check_run(recipe, args.out, args.jobs, args.backend)
-    samples, failures, classes = load_samples(args, recipe)
+    samples, failures, annotations = load_samples(args, recipe)
     if args.limit:
         samples = samples[: args.limit]
-    print(f"mepipe {__version__}: {len(samples)} samples, recipe {recipe.get('name')}, "
-          f"classes {classes}, flow engine {recipe.get('flow', {}).get('engine', 'opencv')}, "
-          f"jobs {args.jobs} ({args.backend})", file=sys.stderr)
+    emotions = sorted({s.emotion for s in samples if s.emotion})
+    print(f"mepipe {__version__}: {len(samples)} samples ({', '.join(emotions) or 'no emotions'}), recipe "
+          f"{recipe.get('name')}, flow engine {recipe['flow']['engine']}, jobs {args.jobs} ({args.backend})",
+          file=sys.stderr)
     summary = preprocess(samples, args.out, recipe, jobs=args.jobs, backend=args.backend, scheduler=args.scheduler,
-                         overwrite=args.overwrite, classes=classes, failures=failures,
+                         overwrite=args.overwrite, annotations=annotations, failures=failures,
                          progress=not args.quiet)
     print(summary.text())
     if summary.interrupted:
@@ -141,7 +134,10 @@ def _inspect(c, args) -> None:
         r = c.read(0)
         for f in c.fields:
             print(f"  {f:<18} {r[f].dtype} {tuple(r[f].shape)}")
-    print(f"classes: {c.classes}")
+    print(f"emotions: {c.emotions}")
+    for a in c.annotations:
+        print(f"annotation: {a.get('file')} ({a.get('dataset')}, sheet {a.get('sheet') or '-'}, "
+              f"sha256 {a.get('sha256', '')[:12] or '-'})")
     print(f"versions: {c.attrs.get('versions')}")
     if len(c):
         print("\nsamples per dataset / subject / emotion:")
@@ -173,7 +169,6 @@ def cmd_demo(args) -> int:
 
     from .cache import open_cache
     from .datasets import read_manifest
-    from .labels import apply_label_map
     from .recipe import load_recipe
     from .runner import preprocess
     from .synth import make_synthetic_set
@@ -225,10 +220,10 @@ def cmd_demo(args) -> int:
                                   seed=args.seed)
     print(f"[2/4] preprocess -> {out / 'synth.h5'}")
     recipe = load_recipe(args.recipe or "default")
-    samples, failures = read_manifest(manifest, dataset="synth")
-    classes, samples = apply_label_map(samples, "native")
-    summary = preprocess(samples, out / "synth.h5", recipe, jobs=args.jobs, classes=classes, failures=failures,
-                         progress=True)
+    loaded = read_manifest(manifest, dataset="synth")
+    samples, failures = loaded
+    summary = preprocess(samples, out / "synth.h5", recipe, jobs=args.jobs, failures=failures, progress=True,
+                         annotations=[annotation_provenance(loaded, samples)])
     print(summary.text())
     sheet = out / "contact_sheet.png"
     print(f"[3/4] inspect -> {sheet}")

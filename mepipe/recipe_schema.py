@@ -175,21 +175,17 @@ SECTIONS: dict[str, dict[str, Param]] = {
         "name": Param(str, "", "the dataset adapter", choices=lambda: ("", *_datasets())),
         "annotation": Param(str, "", "annotation file ('' = found by its usual names under the root)"),
     },
-    "labels": {
-        "map": Param(str, "", "a label map by name", optional=True),
-        "classes": Param(list, None, "classes of an inline map", optional=True),
-        "drop_unmapped": Param(bool, True, "drop emotions the map does not place", optional=True),
-    },
-    "composite": {
-        "datasets": Param(list, None, "datasets of the composite", optional=True),
-        "gt": Param(str, "", "official composite list (CSV)", optional=True),
-    },
 }
 
 #: top-level keys (every other top-level entry must be a section)
 TOP_LEVEL = {"name": Param(str, ""), "description": Param(str, ""), "base": Param(str, "")}
-#: sections whose tables may hold free-form sub-tables (an inline label map)
-_FREE_SUBTABLES = {("labels", "map")}
+#: sections that left the recipe, and where their settings went
+_MOVED = {
+    "labels": "label maps are chosen at training time (mepipe train --label-map NAME), so one cache serves "
+              "every protocol; remove [labels] from the recipe",
+    "composite": "the MEGC 2019 composite is a training protocol (mepipe train A.h5 B.h5 C.h5 --protocol "
+                 "composite [--composite-list combined_3class_gt.csv]); preprocess each dataset into its own cache",
+}
 
 
 def section_defaults(section: str) -> dict:
@@ -228,6 +224,8 @@ def validate_recipe(recipe: dict, source: str = "recipe") -> dict:
         if key in TOP_LEVEL:
             out[key] = TOP_LEVEL[key].check(value, f"{source}: {key}")
             continue
+        if key in _MOVED:
+            raise RecipeError(f"{source}: section [{key}] is no longer part of a recipe: {_MOVED[key]}")
         if key not in SECTIONS:
             if not isinstance(value, dict):
                 near = _nearest(key, list(TOP_LEVEL))
@@ -243,9 +241,6 @@ def validate_recipe(recipe: dict, source: str = "recipe") -> dict:
         sec = {}
         for k, v in value.items():
             where = f"{source}: [{key}] {k}"
-            if (key, k) in _FREE_SUBTABLES and isinstance(v, dict):
-                sec[k] = v
-                continue
             if k not in params:
                 raise RecipeError(f"{source}: unknown key {k!r} in [{key}]{_nearest(k, params)}; its keys are "
                                   f"{', '.join(params)}")

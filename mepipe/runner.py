@@ -272,14 +272,16 @@ def check_run(recipe: dict, out, jobs: int = 1, backend: str = "loky") -> tuple[
 
 
 def preprocess(samples, out, recipe: dict, jobs: int = 1, backend: str = "loky", scheduler: str | None = None,
-               overwrite: bool = False, classes=(), failures=(), progress: bool = True, timer=None) -> RunSummary:
+               overwrite: bool = False, annotations=(), failures=(), progress: bool = True, timer=None) -> RunSummary:
     """Run the pipeline on ``samples`` into the cache ``out``; returns a :class:`RunSummary`.
 
     ``timer`` (a :class:`mepipe.timing.StageTimer`) times every stage and the write path of an
     in-process run (``jobs = 1``; worker processes are not timed).
 
     ``failures`` are problems found before any stage ran (bad annotation rows): they are recorded
-    in the cache's failures table too. Ctrl-C commits what was finished and returns with
+    in the cache's failures table too. ``annotations`` is the provenance of the samples (one
+    ``{"dataset", "file", "sha256", "sheet"}`` per annotation file): a cache resumes only from the
+    same files. No label map runs here: every sample is cached with its native emotion. Ctrl-C commits what was finished and returns with
     ``summary.interrupted`` set.
     """
     from .timing import NO_TIMER
@@ -292,7 +294,7 @@ def preprocess(samples, out, recipe: dict, jobs: int = 1, backend: str = "loky",
     out = Path(out)
     ccfg = recipe["cache"]
     with timer.stage("write: open/close"):
-        writer = CacheWriter(out, recipe, recipe_hash(recipe), classes=classes, overwrite=overwrite, timer=timer,
+        writer = CacheWriter(out, recipe, recipe_hash(recipe), annotations=annotations, overwrite=overwrite, timer=timer,
                              compression=ccfg["compression"], compression_opts=ccfg["compression_opts"],
                              commit_every=ccfg["commit_every"], commit_seconds=ccfg["commit_seconds"],
                              commit_growth=ccfg["commit_growth"])

@@ -46,6 +46,7 @@ class Sample:
     extra: dict = field(default_factory=dict)  # dataset-specific columns, kept as text
     objective: str = ""  # the sheet's objective class (SAMM, CASME II 2019, CAS(ME)^3)
     notes: list[tuple[str, str]] = field(default_factory=list)  # (kind, text), kind in NOTE_KINDS
+    aus_known: bool = True  # False where the dataset annotates no AUs (SMIC): its AU vector is unknown, not "none"
 
     @property
     def key(self) -> str:

@@ -27,36 +27,54 @@ def field_to_array(name: str, arr: np.ndarray) -> np.ndarray:
     return np.asarray(arr, dtype=np.float32)
 
 
+#: inputs read from the metadata rather than from ``/data``: the AU vector and whether it is known
+META_FIELDS = ("aus", "aus_mask")
+
+
 class CacheDataset:
-    """``CacheDataset(path, fields=("flow",), indices=None, transform=None, target_transform=None, label_fn=None)``.
+    """``CacheDataset(path, fields=("flow",), indices=None, transform=None, target_transform=None,
+    label_fn=None, label_map="native")``.
 
     Item ``i`` is ``(inputs, target)``: ``inputs`` a dict ``{field: float32 tensor}`` (see
-    :func:`field_to_array`; ``aus`` gives the 21-vector), ``target`` the cached label, or
-    ``label_fn(meta_row)`` when given (e.g. a composite 3-class map of the ``emotion`` column).
-    ``transform(inputs) -> inputs`` and ``target_transform(target) -> target`` follow torchvision.
+    :func:`field_to_array`; ``aus`` gives the 21-vector, ``aus_mask`` ``(1,)``: 1 where the dataset
+    annotates AUs, 0 where the vector is unknown, e.g. SMIC). Labels are chosen here, not in the
+    cache: ``target`` is the class of the sample's emotion under ``label_map`` (a name of
+    :mod:`mepipe.labels` such as ``casme2-5class``, or a dict; ``native``: the cache's emotions,
+    sorted), or ``label_fn(meta_row)`` when given. Without ``indices`` the dataset holds the samples
+    the map keeps; ``classes`` names the target indices. ``transform(inputs) -> inputs`` and
+    ``target_transform(target) -> target`` follow torchvision.
     """
 
-    def __init__(self, path, fields=("flow",), indices=None, transform=None, target_transform=None, label_fn=None):
+    def __init__(self, path, fields=("flow",), indices=None, transform=None, target_transform=None, label_fn=None,
+                 label_map="native"):
         self.path = Path(path)
         if isinstance(fields, str):
             fields = (fields,)
         self.fields = tuple(fields)
         with open_cache(self.path) as c:
-            missing = [f for f in self.fields if f != "aus" and f not in c.fields]
+            missing = [f for f in self.fields if f not in META_FIELDS and f not in c.fields]
             if missing:
                 raise CacheError(f"cache {self.path} has no field(s) {', '.join(missing)}; it has {', '.join(c.fields)}")
             self.meta = c.meta.copy()
-            self.classes = c.classes
             n = len(c)
-        self.indices = np.arange(n) if indices is None else np.asarray(indices, dtype=np.int64)
+        if label_fn is not None:
+            self.classes = None
+            targets = np.array([label_fn(row) for _, row in self.meta.iterrows()], dtype=np.int64)
+        else:
+            from .labels import map_rows
+
+            _, classes, y, _ = map_rows(self.meta, label_map, min_classes=1)
+            self.classes = list(classes)
+            targets = np.asarray(y, dtype=np.int64)
+        if indices is None:
+            self.indices = np.flatnonzero(targets >= 0) if label_fn is None else np.arange(n)
+        else:
+            self.indices = np.asarray(indices, dtype=np.int64)
         if len(self.indices) and (self.indices.min() < 0 or self.indices.max() >= n):
             raise IndexError(f"indices out of range for cache {self.path} of {n} samples")
         self.transform = transform
         self.target_transform = target_transform
-        if label_fn is not None:
-            self.targets = np.array([label_fn(row) for _, row in self.meta.iloc[self.indices].iterrows()], dtype=np.int64)
-        else:
-            self.targets = self.meta["label"].to_numpy()[self.indices].astype(np.int64)
+        self.targets = targets[self.indices]
         self._f = None
         self._pid = None
 
@@ -79,7 +97,12 @@ class CacheDataset:
         f = self._file()
         inputs = {}
         for name in self.fields:
-            arr = f["meta/aus"][j] if name == "aus" else f["data"][name][j]
+            if name == "aus":
+                arr = f["meta/aus"][j]
+            elif name == "aus_mask":
+                arr = np.array([f["meta/aus_known"][j]], dtype=np.float32)
+            else:
+                arr = f["data"][name][j]
             inputs[name] = torch.from_numpy(field_to_array(name, arr))
         target = int(self.targets[i])
         if self.transform is not None:

@@ -40,13 +40,15 @@ def synth_set(tmp_path_factory) -> Path:
 def synth_cache(synth_set, tmp_path_factory) -> Path:
     """``synth_set`` preprocessed with the default recipe into one cache."""
     from mepipe.datasets import read_manifest
-    from mepipe.labels import apply_label_map
     from mepipe.recipe import load_recipe
     from mepipe.runner import preprocess
 
-    samples, failures = read_manifest(synth_set, dataset="synth")
-    classes, samples = apply_label_map(samples, "native")
+    from mepipe.cli import annotation_provenance
+
+    loaded = read_manifest(synth_set, dataset="synth")
+    samples, failures = loaded
     out = tmp_path_factory.mktemp("cache") / "synth.h5"
-    summary = preprocess(samples, out, load_recipe("default"), classes=classes, failures=failures, progress=False)
+    summary = preprocess(samples, out, load_recipe("default"), failures=failures, progress=False,
+                         annotations=[annotation_provenance(loaded, samples)])
     assert summary.done == len(samples) and not summary.failed, summary.text()
     return out

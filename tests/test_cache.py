@@ -12,6 +12,7 @@ from mepipe.cache import SCHEMA_VERSION, CacheError, CacheWriter, open_cache, re
 from mepipe.sample import Sample
 
 RECIPE = {"name": "t", "flow": {"engine": "opencv"}}
+ANNOTATIONS = [{"dataset": "ds", "file": "sheet.xlsx", "sha256": "ab" * 32, "sheet": "s1"}]
 
 
 def _records(n, seed=0, start=0):
@@ -33,7 +34,7 @@ def _records(n, seed=0, start=0):
 
 
 def _write(path, recs, **kw):
-    w = CacheWriter(path, RECIPE, "hash1", classes=["happy", "sad"], commit_every=kw.pop("commit_every", 2), **kw)
+    w = CacheWriter(path, RECIPE, "hash1", annotations=ANNOTATIONS, commit_every=kw.pop("commit_every", 2), **kw)
     for r in recs:
         w.add(r)
     w.close()
@@ -44,13 +45,13 @@ def test_round_trip_bit_exact(tmp_path):
     recs = _records(5)
     _write(tmp_path / "c.h5", recs)
     with open_cache(tmp_path / "c.h5") as c:
-        assert len(c) == 5 and c.classes == ["happy", "sad"] and c.recipe == RECIPE
+        assert len(c) == 5 and c.emotions == ["happy", "sad"] and c.recipe == RECIPE and c.annotations == ANNOTATIONS
         assert sorted(c.fields) == ["apex", "flow", "onset", "strain"]
         for r in recs:
             got = c.read(c.index_of(r.key))
             for k, v in r.fields.items():
                 assert got[k].dtype == v.dtype and np.array_equal(got[k], v)
-            assert np.array_equal(got["aus"], r.aus) and got["label"] == r.meta["label"]
+            assert np.array_equal(got["aus"], r.aus) and got["emotion"] == r.meta["emotion"]
         row = c.meta.set_index("key").loc["ds/sub1/ep01"]
         assert (row.onset_frame, row.apex_frame, row.emotion, row.aus_text) == (11, 15, "sad", "R12+4?")
         assert json.loads(row.extra) == {"note": "n1"}
@@ -90,7 +91,7 @@ def test_compression_round_trip_and_hash(tmp_path, compression):
 def test_resume_skips_and_spool_recovers(tmp_path):
     path = tmp_path / "c.h5"
     _write(path, _records(3))
-    w = CacheWriter(path, RECIPE, "hash1", classes=["happy", "sad"])
+    w = CacheWriter(path, RECIPE, "hash1", annotations=ANNOTATIONS)
     assert w.done_keys() == {r.key for r in _records(3)}
     # a run killed after spooling two samples but before committing them
     for r in _records(2, seed=1, start=3):
@@ -98,7 +99,7 @@ def test_resume_skips_and_spool_recovers(tmp_path):
     del w
     with open_cache(path) as c:
         assert len(c) == 3  # the cache file itself is untouched
-    w2 = CacheWriter(path, RECIPE, "hash1", classes=["happy", "sad"])
+    w2 = CacheWriter(path, RECIPE, "hash1", annotations=ANNOTATIONS)
     assert len(w2.done_keys()) == 5  # spooled samples are not recomputed
     w2.close()
     with open_cache(path) as c:
@@ -162,12 +163,16 @@ def test_torch_dataset(tmp_path):
     recs = _records(4)
     _write(tmp_path / "c.h5", recs)
     c = open_cache(tmp_path / "c.h5")
-    ds = c.torch_dataset(["onset", "flow", "strain", "aus"], target_transform=lambda y: y + 10)
+    ds = c.torch_dataset(["onset", "flow", "strain", "aus", "aus_mask"], target_transform=lambda y: y + 10)
+    assert ds.classes == ["happy", "sad"]  # native: the cache's emotions, chosen when the dataset is made
     x, y = ds[1]
     i = c.index_of(ds.meta.key.iloc[1])
     assert x["onset"].shape == (3, 16, 16) and x["strain"].shape == (1, 16, 16) and x["aus"].shape == (21,)
+    assert x["aus_mask"].tolist() == [1.0]
     assert torch.allclose(x["onset"], torch.from_numpy(c.read(i)["onset"]).permute(2, 0, 1).float() / 255)
-    assert y == c.read(i)["label"] + 10
+    assert y == ds.classes.index(c.read(i)["emotion"]) + 10
+    two = c.torch_dataset(["flow"], label_map={"classes": ["sad"], "map": {}})  # another label map, no rebuild
+    assert len(two) == 2 and {two[j][1] for j in range(2)} == {0}
     loader = torch.utils.data.DataLoader(ds, batch_size=2, num_workers=2)
     batches = list(loader)  # worker processes open their own handles
     assert sum(len(b[1]) for b in batches) == 4
@@ -196,7 +201,7 @@ def test_commit_batches_grow_with_the_cache(tmp_path, monkeypatch):
         sizes = []
         monkeypatch.setattr(mc.shutil, "copyfile", lambda a, b, _s=sizes: (_s.append(os.path.getsize(a)), real(a, b))[1])
         path = tmp_path / f"g{growth}.h5"
-        w = CacheWriter(path, RECIPE, "hash1", classes=["happy", "sad"], commit_every=2, commit_growth=growth)
+        w = CacheWriter(path, RECIPE, "hash1", commit_every=2, commit_growth=growth)
         for r in recs:
             w.add(r)
         w.close()

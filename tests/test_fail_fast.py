@@ -222,15 +222,15 @@ def _virtual(f, tmp):
         g["x"] = np.arange(3)
     layout = h5py.VirtualLayout(shape=(3,), dtype=np.int64)
     layout[:] = h5py.VirtualSource(str(other), "x", shape=(3,))
-    del f["meta/label"]
-    f.create_virtual_dataset("meta/label", layout)
+    del f["meta/onset"]
+    f.create_virtual_dataset("meta/onset", layout)
 
 
 def _external_storage(f, tmp):
     raw = tmp / "raw.bin"
     raw.write_bytes(np.arange(3, dtype=np.int64).tobytes())
-    del f["meta/label"]
-    f.create_dataset("meta/label", shape=(3,), dtype=np.int64, external=[(str(raw), 0, 24)])
+    del f["meta/onset"]
+    f.create_dataset("meta/onset", shape=(3,), dtype=np.int64, external=[(str(raw), 0, 24)])
 
 
 def _soft_link(f, tmp):
@@ -257,8 +257,8 @@ def _short_rows(f, tmp):
 
 
 def _object_dtype(f, tmp):
-    del f["meta/label"]
-    f.create_dataset("meta/label", data=np.zeros(3, dtype=[("a", "i4"), ("b", "f4")]))
+    del f["meta/onset"]
+    f.create_dataset("meta/onset", data=np.zeros(3, dtype=[("a", "i4"), ("b", "f4")]))
 
 
 CRAFTED = {
@@ -270,7 +270,7 @@ CRAFTED = {
     "extra_field": (_extra_field, "unexpected field /data/exploit"),
     "fractional_schema_version": (_fractional_version, "schema_version 1.7 is not an integer"),
     "short_data_rows": (_short_rows, "/data/flow has float32(2, 2, 4, 4)"),
-    "compound_dtype": (_object_dtype, "/meta/label has dtype"),
+    "compound_dtype": (_object_dtype, "/meta/onset has dtype"),
 }
 
 
@@ -294,7 +294,7 @@ def test_crafted_cache_is_refused_naming_the_object(case, tmp_path):
 def test_nan_is_listed_by_inspect_and_refused_by_train(tmp_path):
     import tests.train.conftest as tc
 
-    path = tc.make_cache(tmp_path / "nan.h5", "synth", ["s1", "s2", "s3"], ["a", "b"], ["a", "b"], per_class=1)
+    path = tc.make_cache(tmp_path / "nan.h5", "synth", ["s1", "s2", "s3"], ["a", "b"], per_class=1)
     with h5py.File(path, "a") as f:
         a = f["data/ahmsa"][1]
         a[0, 3, 3] = np.nan

@@ -21,8 +21,10 @@ def test_cache_contents(synth_cache, synth_set):
     with open_cache(synth_cache) as c:
         meta = c.meta
         assert len(c) == 8 and sorted(c.fields) == ["ahmsa", "apex", "flow", "landmarks", "onset", "strain", "transform"]
-        assert set(meta.subject) == {"s01", "s02"} and (meta.label >= 0).all()
-        assert c.classes == sorted(set(meta.emotion))
+        assert set(meta.subject) == {"s01", "s02"} and "label" not in meta  # labels are chosen at training
+        assert c.emotions == sorted(set(meta.emotion)) and (meta.aus_known == 1).all()
+        assert c.annotations == [{"dataset": "synth", "file": "manifest.csv", "sheet": "",
+                                  "sha256": __import__("mepipe.labels").labels.file_sha256(synth_set)}]
         r = c.read(0)
         assert r["onset"].shape == (128, 128, 3) and r["flow"].shape == (2, 128, 128)
         assert r["landmarks"].shape == (2, 478, 2) and r["ahmsa"].shape == (3, 28, 28)
@@ -48,14 +50,12 @@ def test_flow_matches_ground_truth(synth_cache):
 
 def test_rerun_skips_everything(synth_cache, synth_set):
     from mepipe.datasets import read_manifest
-    from mepipe.labels import apply_label_map
     from mepipe.recipe import load_recipe
     from mepipe.runner import preprocess
 
     before = synth_cache.read_bytes()
     samples, _ = read_manifest(synth_set, dataset="synth")
-    classes, samples = apply_label_map(samples, "native")
-    s = preprocess(samples, synth_cache, load_recipe("default"), classes=classes, progress=False)
+    s = preprocess(samples, synth_cache, load_recipe("default"), progress=False)
     assert (s.done, s.skipped, len(s.failed)) == (0, 8, 0)
     with open_cache(synth_cache) as c:
         assert len(c) == 8

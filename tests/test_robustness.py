@@ -228,10 +228,10 @@ def test_spaced_non_ascii_path_is_stored_verbatim(batch):
     assert meta.loc[f"{DS}/s/spaced_unicode_path", "source"].endswith("dir with spaces/ñandú 顔 ü")
 
 
-def test_no_emotion_under_native_is_kept_unlabelled(batch):
+def test_no_emotion_is_cached_with_an_empty_emotion(batch):
     meta = batch["meta"].set_index("key")
-    assert meta.loc[f"{DS}/s/no_emotion", "label"] == -1
-    assert meta.loc[f"{DS}/s/good", "label"] >= 0
+    assert meta.loc[f"{DS}/s/no_emotion", "emotion"] == ""
+    assert meta.loc[f"{DS}/s/good", "emotion"] == "happiness"
 
 
 def test_ids_with_a_slash_are_refused_not_merged(batch):
@@ -266,21 +266,13 @@ def test_strings_from_annotations_are_data(batch):
     assert not (batch["root"] / "PWNED").exists() and not Path("PWNED").exists()
 
 
-def test_unknown_emotion_under_a_label_map_is_a_recorded_failure(batch, tmp_path):
+def test_a_recipe_with_labels_is_refused_naming_where_labels_went(batch, tmp_path):
     recipe = tmp_path / "two.toml"
     recipe.write_text('[labels]\nclasses = ["happiness", "surprise"]\ndrop_unmapped = false\n', encoding="utf-8")
-    root = batch["root"]
-    m = root / "labels.csv"
-    m.write_text(HEADER + "s,happy,clips/good,0,1,,happiness,\ns,contempt,clips/good,0,1,,contempt,\n",
-                 encoding="utf-8")
-    out = tmp_path / "labels.h5"
-    rc, so, se = _cli("preprocess", "--manifest", m, "--out", out, "--recipe", recipe, "--quiet")
-    assert rc == 0, se
-    with open_cache(out) as c:
-        assert list(c.meta["key"]) == ["labels/s/happy"] and c.classes == ["happiness", "surprise"]
-        (f,) = c.failures.itertuples()
-    assert f.key == "labels/s/contempt" and f.stage == "annotation"
-    assert "'contempt'" in f.reason and "labels/s/contempt" in f.reason and str(root / "clips" / "good") in f.reason
+    rc, so, se = _cli("preprocess", "--manifest", batch["manifest"], "--out", tmp_path / "x.h5", "--recipe", recipe,
+                      "--quiet")
+    assert rc == 2 and "[labels] is no longer part of a recipe" in se and "--label-map" in se
+    assert not (tmp_path / "x.h5").exists()
 
 
 def test_non_utf8_folder_name_works(batch, tmp_path):
@@ -300,7 +292,7 @@ def test_non_utf8_folder_name_works(batch, tmp_path):
     s = Sample(dataset="raw", subject="s", sample_id="x", source=Path(os.fsdecode(raw)), onset=0, apex=1,
                emotion="happiness", label=0)
     out = tmp_path / "raw.h5"
-    summary = preprocess([s], out, load_recipe("default"), classes=["happiness"], progress=False)
+    summary = preprocess([s], out, load_recipe("default"), progress=False)
     assert summary.done == 1, summary.text()
     with open_cache(out) as c:
         assert c.meta["source"][0].endswith("clip \\xff\\xfe")

@@ -13,7 +13,6 @@ from mepipe.cache import open_cache
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     from mepipe.datasets import read_manifest
-    from mepipe.labels import apply_label_map
     from mepipe.recipe import load_recipe
     from mepipe.synth import make_synthetic_set
 
@@ -21,16 +20,16 @@ def tiny(tmp_path_factory):
     manifest = make_synthetic_set(root / "set", subjects=2, samples_per_subject=2, seed=21, size=96,
                                   frames_per_sample=3, progress=False)
     samples, failures = read_manifest(manifest, dataset="scale")
-    classes, samples = apply_label_map(samples, "native")
+    classes = None
     recipe = load_recipe("default")
     local = root / "local.h5"
     # the local run in a fresh process, like the workers (the numba flow engine agrees between
     # fresh processes bit for bit; in this long-lived test process it has been seen to differ by
     # up to 3e-5 px: docs/performance.md)
-    code = ("import sys; from mepipe.datasets import read_manifest; from mepipe.labels import apply_label_map; "
+    code = ("import sys; from mepipe.datasets import read_manifest; "
             "from mepipe.recipe import load_recipe; from mepipe.runner import preprocess; "
-            "s, _ = read_manifest(sys.argv[1], dataset='scale'); c, s = apply_label_map(s, 'native'); "
-            "r = preprocess(s, sys.argv[2], load_recipe('default'), jobs=1, classes=c, progress=False); "
+            "s, _ = read_manifest(sys.argv[1], dataset='scale'); "
+            "r = preprocess(s, sys.argv[2], load_recipe('default'), jobs=1, progress=False); "
             "sys.exit(0 if r.done == len(s) and not r.failed else 1)")
     p = subprocess.run([sys.executable, "-c", code, str(manifest), str(local)], capture_output=True, text=True,
                        timeout=300)
@@ -42,7 +41,7 @@ def _assert_same(a, b, atol=0.0):
     """Same samples, metadata and arrays; ``atol`` > 0 lets float arrays differ by that much."""
     with open_cache(a) as ca, open_cache(b) as cb:
         assert sorted(ca.meta["key"]) == sorted(cb.meta["key"])
-        assert ca.fields == cb.fields and ca.classes == cb.classes
+        assert ca.fields == cb.fields and ca.emotions == cb.emotions
         assert ca.attrs["recipe_hash"] == cb.attrs["recipe_hash"]
         for key in ca.meta["key"]:
             ra, rb = ca.read(ca.index_of(key)), cb.read(cb.index_of(key))
@@ -56,7 +55,7 @@ def _assert_same(a, b, atol=0.0):
             differ = {name: float(np.abs(ra[name].astype(np.float64) - rb[name]).max()) for name in ca.fields
                       if not same(ra[name], rb[name])}
             assert not differ, f"{key}: fields differ (max abs difference) {differ}"
-            assert ra["label"] == rb["label"] and np.array_equal(ra["aus"], rb["aus"])
+            assert ra["emotion"] == rb["emotion"] and np.array_equal(ra["aus"], rb["aus"])
 
 
 def test_dask_local_cluster_equals_local_run(tiny):
@@ -69,7 +68,7 @@ def test_dask_local_cluster_equals_local_run(tiny):
                                   dashboard_address=None) as cluster:
         assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
         s = preprocess(samples, out, recipe, jobs=2, backend="dask", scheduler=cluster.scheduler_address,
-                       classes=classes, progress=True)
+                       progress=True)
     assert s.done == len(samples) and not s.failed, s.text()
     _assert_same(local, out)
 
@@ -80,7 +79,7 @@ def test_ray_equals_local_run(tiny):
 
     root, samples, classes, recipe, local = tiny
     out = root / "ray.h5"
-    s = preprocess(samples, out, recipe, jobs=2, backend="ray", classes=classes, progress=False)
+    s = preprocess(samples, out, recipe, jobs=2, backend="ray", progress=False)
     assert s.done == len(samples) and not s.failed, s.text()
     _assert_same(local, out)
 
@@ -94,7 +93,7 @@ def test_threading_backend_equals_local_run(tiny):
 
     root, samples, classes, recipe, local = tiny
     out = root / "threads.h5"
-    s = preprocess(samples, out, recipe, jobs=2, backend="threading", classes=classes, progress=False)
+    s = preprocess(samples, out, recipe, jobs=2, backend="threading", progress=False)
     assert s.done == len(samples) and not s.failed, s.text()
     _assert_same(local, out, atol=1e-4)
     with open_cache(local) as a, open_cache(out) as b:
@@ -109,5 +108,5 @@ def test_unknown_backend_is_a_clear_error(tiny, tmp_path):
 
     _, samples, classes, recipe, _ = tiny
     with pytest.raises(BackendError, match="unknown backend 'spark'"):
-        preprocess(samples, tmp_path / "x.h5", recipe, jobs=2, backend="spark", classes=classes, progress=False)
+        preprocess(samples, tmp_path / "x.h5", recipe, jobs=2, backend="spark", progress=False)
     assert not (tmp_path / "x.h5").exists() and not (tmp_path / "x.h5.spool").exists()  # checked before any work

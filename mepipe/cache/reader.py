@@ -24,7 +24,7 @@ class Cache:
     """Read-only view of a cache file. Cheap to open: imports h5py, numpy and pandas only.
 
     ``len(cache)``, ``cache.meta`` (DataFrame), ``cache.aus`` (N, 21), ``cache.failures``
-    (DataFrame), ``cache.classes``, ``cache.attrs``, ``cache.recipe``, ``cache.fields``,
+    (DataFrame), ``cache.emotions``, ``cache.annotations``, ``cache.attrs``, ``cache.recipe``, ``cache.fields``,
     ``cache.read(i)`` -> dict of numpy arrays, ``cache.torch_dataset(...)``.
     """
 
@@ -42,7 +42,7 @@ class Cache:
             self._n = validate_file(self._f, self.path)  # the file is untrusted: checked before any use
             self._meta = None
             self.fields = json.loads(self.attrs.get("fields", "[]"))
-            self.classes = _json_attr(self.attrs, "classes", list, self.path)
+            self.annotations = _json_attr(self.attrs, "annotations", list, self.path)
             self.recipe = _json_attr(self.attrs, "recipe", dict, self.path)
         except CacheError:
             self._f.close()
@@ -105,7 +105,7 @@ class Cache:
         return int(idx[0])
 
     def read(self, i: int, fields=None) -> dict:
-        """Arrays of sample ``i`` (negative indices allowed): every field plus ``aus`` and ``label``."""
+        """Arrays of sample ``i`` (negative indices allowed): every field plus ``aus``, ``key`` and ``emotion``."""
         if not -self._n <= i < self._n:
             raise IndexError(f"sample index {i} out of range for cache of {self._n} samples")
         i = i % self._n
@@ -118,9 +118,14 @@ class Cache:
                 raise KeyError(f"field {name!r} is not in cache {self.path}; it has {', '.join(self.fields)}")
             out[name] = self._f["data"][name][i]
         out["aus"] = self._f["meta/aus"][i]
-        out["label"] = int(self._f["meta/label"][i])
         out["key"] = _decode([self._f["meta/key"][i]])[0]
+        out["emotion"] = _decode([self._f["meta/emotion"][i]])[0]
         return out
+
+    @property
+    def emotions(self) -> list[str]:
+        """The native emotions of the cached samples, sorted (labels are chosen at training time)."""
+        return sorted({e for e in self.meta["emotion"] if e})
 
     def nonfinite(self, fields=None) -> dict[str, list[str]]:
         """Keys of the samples holding NaN or inf, per float field (``{field: [key, ...]}``; fields

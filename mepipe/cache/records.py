@@ -26,7 +26,7 @@ def record_from_sample(sample, fields: dict, aus_vec: np.ndarray, n_frames: int 
         "subject": sample.subject,
         "sample_id": sample.sample_id,
         "emotion": sample.emotion or "",
-        "label": int(sample.label),
+        "objective": getattr(sample, "objective", "") or "",
         "onset": int(sample.onset),
         "apex": int(sample.apex),
         "offset": -1 if sample.offset is None else int(sample.offset),
@@ -37,6 +37,9 @@ def record_from_sample(sample, fields: dict, aus_vec: np.ndarray, n_frames: int 
         "n_frames": int(n_frames),
         "source": str(sample.source),
         "aus_text": sample.aus or "",
+        "aus_known": int(bool(getattr(sample, "aus_known", True))),
+        "notes": json.dumps([list(n) for n in getattr(sample, "notes", [])]),
+        "annotation": str((sample.extra or {}).get("annotation", "")),
         "extra": json.dumps(sample.extra or {}, sort_keys=True, default=str),
     }
     return SampleRecord(sample.key, fields, meta, np.asarray(aus_vec, dtype=np.uint8))

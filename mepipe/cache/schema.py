@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from ..errors import MepipeError
 
-SCHEMA_VERSION = 1
+#: 2: every annotated sample cached with its native emotion, objective class, notes and AU
+#:    provenance; no label map at preprocessing (labels are chosen at training time); annotation
+#:    files' sha256 in the ``annotations`` attribute; ``commit_id`` per commit.
+#: 1: labels applied at preprocessing (``label`` column, ``classes`` attribute). Not read.
+SCHEMA_VERSION = 2
 
 #: metadata columns: name -> kind ("str" or "int")
 META_COLUMNS = {
@@ -13,7 +17,7 @@ META_COLUMNS = {
     "subject": "str",
     "sample_id": "str",
     "emotion": "str",
-    "label": "int",
+    "objective": "str",
     "onset": "int",
     "apex": "int",
     "offset": "int",
@@ -24,6 +28,9 @@ META_COLUMNS = {
     "n_frames": "int",
     "source": "str",
     "aus_text": "str",
+    "aus_known": "int",
+    "notes": "str",
+    "annotation": "str",
     "extra": "str",
 }
 FAILURE_COLUMNS = ("key", "stage", "reason")

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -35,12 +36,12 @@ def unstorable(rec: SampleRecord) -> str | None:
 class CacheWriter:
     """Owns one cache file: validates it against the recipe, spools and commits samples.
 
-    >>> w = CacheWriter("c.h5", recipe, recipe_hash, classes)   # doctest: +SKIP
+    >>> w = CacheWriter("c.h5", recipe, recipe_hash, annotations=[...])   # doctest: +SKIP
     >>> w.done_keys()            # keys already in the cache or the spool (skipped on resume)
     >>> w.add(record); w.fail(key, stage, reason); w.commit(); w.close()
     """
 
-    def __init__(self, path, recipe: dict, recipe_hash: str, classes=(), overwrite: bool = False,
+    def __init__(self, path, recipe: dict, recipe_hash: str, annotations=(), overwrite: bool = False,
                  compression: str | None = None, compression_opts: int | None = 4,
                  commit_every: int = 32, commit_seconds: float = 30.0, commit_growth: float = 0.25, timer=None):
         from ..timing import NO_TIMER
@@ -49,7 +50,8 @@ class CacheWriter:
         self.path = Path(path)
         self.recipe = recipe
         self.recipe_hash = recipe_hash
-        self.classes = list(classes)
+        #: provenance: one ``{"dataset", "file", "sha256", "sheet"}`` per annotation file the samples came from
+        self.annotations = sorted((dict(a) for a in annotations), key=lambda a: json.dumps(a, sort_keys=True))
         self.compression = None if compression in (None, "none") else compression
         self.compression_opts = compression_opts if self.compression == "gzip" else None
         self.commit_every = max(1, int(commit_every))
@@ -112,9 +114,16 @@ class CacheWriter:
             raise CacheError(
                 f"cache {self.path} was written with another recipe (hash {old}, now {self.recipe_hash}); "
                 f"use --overwrite to recompute it, or another --out")
-        old_classes = json.loads(attrs.get("classes", "[]"))
-        if old_classes and self.classes and old_classes != self.classes:
-            raise CacheError(f"cache {self.path} has classes {old_classes}, this run {self.classes}; use --overwrite")
+        try:
+            old_ann = json.loads(attrs.get("annotations", "[]"))
+        except ValueError:
+            old_ann = None
+        if self.annotations and old_ann != self.annotations:
+            old_files = {(a.get("file"), a.get("sha256")) for a in old_ann or []}
+            changed = [a["file"] for a in self.annotations if (a.get("file"), a.get("sha256")) not in old_files]
+            raise CacheError(f"cache {self.path} was made from other annotation files than this run's "
+                             f"({', '.join(changed) or 'different files'} differ by name or sha256); the cached "
+                             f"samples would keep the old annotation: use --overwrite to rebuild it, or another --out")
 
     def _stamp_path(self):
         return self.spool.dir / "RECIPE_HASH"
@@ -226,7 +235,7 @@ class CacheWriter:
         f.attrs["recipe"] = json.dumps(self.recipe, sort_keys=True, default=str)
         f.attrs["recipe_hash"] = self.recipe_hash
         f.attrs["versions"] = json.dumps(library_versions(), sort_keys=True)
-        f.attrs["classes"] = json.dumps(self.classes)
+        f.attrs["annotations"] = json.dumps(self.annotations, sort_keys=True)
         f.attrs["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         f.attrs["fields"] = json.dumps([])
         f.create_group("data")
@@ -306,6 +315,7 @@ class CacheWriter:
                     fg[col][:] = np.asarray([safe_text(v) for v in vals], dtype=object)
             f.attrs["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
             f.attrs["n_samples"] = n1
+            f.attrs["commit_id"] = uuid.uuid4().hex  # a training run resumes only onto the same commit
         return len(new)
 
     def close(self) -> None:

@@ -66,7 +66,7 @@ def _list(out) -> int:
 
 
 def _counts(args, out) -> int:
-    from ..labels import MEGC2019_CLASSES, MEGC2019_REFERENCE, apply_label_map, count_classes, select_composite
+    from ..labels import composite_table, samples_table, select_megc2019
     from . import load_dataset
 
     if len(args.dataset) != len(args.root):
@@ -74,39 +74,21 @@ def _counts(args, out) -> int:
     if args.annotation and len(args.annotation) != len(args.dataset):
         raise MepipeError("give one --annotation per --dataset (or none)")
     opts = _options(args.option)
-    yours: dict[str, dict[str, int]] = {}
-    loaded = {}
-    problems = 0
+    samples = []
     for i, (name, root) in enumerate(zip(args.dataset, args.root)):
         ann = args.annotation[i] if args.annotation else None
-        samples, failures = load_dataset(name, root, ann, **opts)
-        problems += len(failures)
-        loaded[name] = samples
+        got, failures = load_dataset(name, root, ann, **opts)
+        samples += got
         if failures:
-            print(f"{name}: {len(samples)} samples read, {len(failures)} rows failed (run `mepipe datasets check`)", file=out)
-    if args.gt and loaded:
-        classes, selected, failures = select_composite(loaded, args.gt)
-        for f in failures:
-            print(f"  {f.reason}", file=out)
-        for s in selected:
-            fam = s.dataset.split("-")[0]
-            yours.setdefault(fam, {c: 0 for c in classes})[classes[s.label]] += 1
-    else:
-        for name, samples in loaded.items():
-            classes, kept = apply_label_map(samples, "megc2019-3class")
-            fam = samples[0].dataset.split("-")[0] if samples else name
-            yours[fam] = count_classes(classes, kept)
-    head = f"{'dataset':<8} {'class':<9} {'reference':>9} {'yours':>7}"
-    print("MEGC 2019 composite (negative/positive/surprise), reference 442 samples", file=out)
-    print(head, file=out)
-    tot_ref = tot_you = 0
-    for ds, ref in MEGC2019_REFERENCE.items():
-        for c in MEGC2019_CLASSES:
-            you = yours.get(ds, {}).get(c)
-            tot_ref += ref[c]
-            tot_you += you or 0
-            print(f"{ds:<8} {c:<9} {ref[c]:>9} {('-' if you is None else you):>7}", file=out)
-    print(f"{'total':<8} {'':<9} {tot_ref:>9} {(tot_you if yours else '-'):>7}", file=out)
+            print(f"{name}: {len(got)} samples read, {len(failures)} rows failed (run `mepipe datasets check`)", file=out)
+    _, info = select_megc2019(samples_table(samples), args.gt)
+    print(composite_table(info), file=out)
+    for why, n in sorted(info["left_out"].items()):
+        print(f"  left out by the rules: {why}: {n}", file=out)
+    for line in info.get("disagreements", []):
+        print(f"  list and rules disagree: {line}", file=out)
+    for line in info.get("list_problems", []):
+        print(f"  {line}", file=out)
     return 0
 
 

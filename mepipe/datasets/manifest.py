@@ -85,6 +85,7 @@ def read_manifest(path, dataset: str | None = None, allow_outside_root: bool = F
     if missing:
         raise AnnotationError(f"manifest {path} lacks column(s) {', '.join(missing)}; has: {', '.join(header) or 'none'}")
     samples: list[Sample] = []
+    aus_known = "aus" in header  # without the column the AUs are unknown, not "none active"
     col = RowCollector(dataset, path)
     seen: dict[str, int] = {}
     for rowno, raw in enumerate(reader, start=2):  # row 1 is the header
@@ -135,6 +136,7 @@ def read_manifest(path, dataset: str | None = None, allow_outside_root: bool = F
                 aus=aus,
                 frame_numbers=(onset, apex, offset),
                 extra={"manifest_row": str(rowno)},
+                aus_known=aus_known,
             )
         )
         add_clip_notes(samples[-1], fps=None)

@@ -42,6 +42,8 @@ from .tables import read_table, sheet_names
 
 NAME = "smic"
 FPS = {"HS": 100, "VIS": 25, "NIR": 25}
+#: SMIC annotates no Action Units: its samples' AU vectors are unknown (``Sample.aus_known`` false)
+AUS_ANNOTATED = False
 DESCRIPTION = "SMIC HS/VIS/NIR: 164 (HS) micro-expressions, labels negative/positive/surprise, no apex"
 EMOTIONS = ("negative", "positive", "surprise")
 SUBSETS = ("HS", "VIS", "NIR")
@@ -127,11 +129,15 @@ def load(root, annotation=None, *, subset: str = "HS", apex_rule: str = "middle"
         raise AnnotationError(f"dataset root is not a folder: {root}")
     found = find_sheet(root, annotation, subset) if release != "original" else None
     if found is not None:
-        return _load_extended(root, *found, subset, apex_rule, second_interval)
-    if release == "extended":
+        result = _load_extended(root, *found, subset, apex_rule, second_interval)
+    elif release == "extended":
         raise AnnotationError(f"no SMIC-{subset}-E annotation file under {root} (SMIC-{subset}-E_annotation*.xlsx, "
                               f"or a SMIC-*-E_annotation workbook with a sheet {subset!r}); pass --annotation FILE")
-    return _load_original(root, subset, apex_rule)
+    else:
+        result = _load_original(root, subset, apex_rule)
+    for s in result.samples:
+        s.aus_known = AUS_ANNOTATED
+    return result
 
 
 def _load_original(root: Path, subset: str, apex_rule: str):

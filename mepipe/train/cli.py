@@ -80,14 +80,23 @@ def register(subparsers) -> None:
     p.add_argument("--val-fraction", type=A.fraction, default=0.2, help="share of training samples for --select val")
     p.add_argument("--holdout-fraction", type=A.fraction, default=0.2, help="test share for --protocol holdout")
     p.add_argument("--label-map", type=_label_map_arg, default=None,
-                   help="label map name (megc2019-3class, casme2-5class, samm-5class, native), a JSON/TOML "
-                        "file or inline JSON; default: the caches' own classes (composite: megc2019-3class)")
+                   help="label map: a name (see docs/training.md: native, casme2-5class, samm-5class, mmew-4class, "
+                        "megc2019-3class, casme3-3class/4class/7class, objective), a JSON/TOML file or inline JSON; "
+                        "default: native (the caches' emotions); composite and lodo: the MEGC 2019 composite")
     p.add_argument("--class-weighting", default="none", choices=CLASS_WEIGHTINGS)
     p.add_argument("--augment", default="none", choices=AUGMENTATIONS)
     p.add_argument("--model-kwargs", type=_json_object, default=None,
                    help='JSON object passed to the model builder, e.g. \'{"dropout": 0.3}\'')
     p.add_argument("--folds", type=A.index_ranges, default=None,
                    help="train only these fold indices (e.g. 0-3,7); a later run without it finishes the rest")
+    p.add_argument("--composite-list", default=None,
+                   help="the official MEGC 2019 list (combined_3class_gt.csv): with --protocol composite or lodo it "
+                        "decides membership and labels (disagreements with the rules are reported)")
+    p.add_argument("--allow-partial-composite", action="store_true",
+                   help="train a composite whose counts differ from the MEGC 2019 reference (e.g. without one "
+                        "dataset); results.json records it")
+    p.add_argument("--allow-missing-aus", action="store_true",
+                   help="let an AU model train on samples of datasets that annotate no AUs (SMIC)")
     p.add_argument("--drop-nonfinite", action="store_true",
                    help="leave out samples whose inputs hold NaN or inf (default: such samples stop the run)")
     p.add_argument("--no-resume", dest="resume", action="store_false",
@@ -107,7 +116,9 @@ def main(args) -> int:
                   augment=args.augment, model_kwargs=args.model_kwargs, resume=args.resume,
                   progress=not args.quiet, backend=args.backend, val_fraction=args.val_fraction,
                   holdout_fraction=args.holdout_fraction, weight_decay=args.weight_decay,
-                  optimizer=args.optimizer, folds=args.folds, drop_nonfinite=args.drop_nonfinite)
+                  optimizer=args.optimizer, folds=args.folds, drop_nonfinite=args.drop_nonfinite,
+                  composite_list=args.composite_list, allow_partial_composite=args.allow_partial_composite,
+                  allow_missing_aus=args.allow_missing_aus)
     except MepipeError as e:
         print(f"mepipe train: error: {e}", file=sys.stderr)
         return 2

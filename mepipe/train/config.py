@@ -80,6 +80,9 @@ class TrainConfig:
     theta_weight_decay: float | None = None
     defaults_source: str = ""
     drop_nonfinite: bool = False  # leave out samples whose inputs hold NaN/inf (else the run is refused)
+    composite_list: str | None = None  # the official MEGC 2019 list: it decides membership and labels
+    allow_partial_composite: bool = False  # run a composite whose counts differ from the reference
+    allow_missing_aus: bool = False  # an AU model on samples some of which have no AU annotation (SMIC)
     device: str = "auto"  # as requested; the run resolves it (mepipe.device)
     jobs: int = 1
     backend: str = "loky"
@@ -87,7 +90,7 @@ class TrainConfig:
     #: the fields a resumed run must share with the run that started its folder
     IDENTITY = ("model", "model_kwargs", "protocol", "epochs", "batch_size", "lr", "seed", "select", "label_map",
                 "class_weighting", "augment", "val_fraction", "holdout_fraction", "optimizer", "weight_decay",
-                "drop_nonfinite")
+                "drop_nonfinite", "composite_list", "allow_partial_composite", "allow_missing_aus")
 
     @classmethod
     def create(cls, model: str, *, protocol: str = "loso", epochs: int | None = None, batch_size: int | None = None,
@@ -95,7 +98,8 @@ class TrainConfig:
                seed: int = 0, select: str = "final", label_map=None, class_weighting: str = "none",
                augment: str = "none", model_kwargs: dict | None = None, val_fraction: float = 0.2,
                holdout_fraction: float = 0.2, device: str = "auto", jobs: int = 1,
-               backend: str = "loky", drop_nonfinite: bool = False) -> "TrainConfig":
+               backend: str = "loky", drop_nonfinite: bool = False, composite_list=None,
+               allow_partial_composite: bool = False, allow_missing_aus: bool = False) -> "TrainConfig":
         """Check every option and fill the model's defaults; raises :class:`TrainError` naming the
         first bad one."""
         from ..models import get_config
@@ -133,8 +137,15 @@ class TrainConfig:
             raise TrainError(f"model kwargs must be a mapping, got {type(model_kwargs).__name__}")
         if protocol == "all" and select == "test-best":
             raise TrainError("--protocol all has no test set to select on; use --select final or val")
-        if protocol == "composite" and label_map is None:
-            label_map = "megc2019-3class"
+        if composite_list is not None:
+            from pathlib import Path
+
+            if not Path(composite_list).is_file():
+                raise TrainError(f"composite list not found: {composite_list}")
+            if protocol not in ("composite", "lodo"):
+                raise TrainError("--composite-list selects the MEGC 2019 composite: it goes with --protocol "
+                                 "composite or lodo")
+            composite_list = str(composite_list)
         ex = mc.extra
         return cls(
             model=model, protocol=protocol, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
@@ -145,11 +156,18 @@ class TrainConfig:
             scheduler=ex.get("scheduler"), scheduler_gamma=float(ex.get("gamma", 1.0)),
             scheduler_decay_epochs=ex.get("decay_epochs"), theta_lr=ex.get("theta_lr"),
             theta_weight_decay=ex.get("theta_weight_decay"), defaults_source=mc.defaults_source,
-            drop_nonfinite=bool(drop_nonfinite), device=str(device or "auto"), jobs=jobs, backend=backend)
+            drop_nonfinite=bool(drop_nonfinite), composite_list=composite_list,
+            allow_partial_composite=bool(allow_partial_composite), allow_missing_aus=bool(allow_missing_aus),
+            device=str(device or "auto"), jobs=jobs, backend=backend)
 
     def identity(self) -> dict:
-        """The settings a resumed run must share (JSON-ready)."""
-        return {k: getattr(self, k) for k in self.IDENTITY}
+        """The settings a resumed run must share (JSON-ready); the composite list by its content."""
+        out = {k: getattr(self, k) for k in self.IDENTITY}
+        if self.composite_list is not None:
+            from ..labels import file_sha256
+
+            out["composite_list"] = {"file": self.composite_list, "sha256": file_sha256(self.composite_list)}
+        return out
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -42,7 +42,8 @@ def run(caches, model: str, protocol: str = "loso", epochs: int | None = None, b
         select: str = "final", label_map=None, class_weighting: str = "none", augment: str = "none",
         model_kwargs: dict | None = None, resume: bool = True, progress: bool = True, backend: str = "loky",
         val_fraction: float = 0.2, holdout_fraction: float = 0.2, weight_decay=None, optimizer: str | None = None,
-        folds=None, drop_nonfinite: bool = False) -> Results:
+        folds=None, drop_nonfinite: bool = False, composite_list=None, allow_partial_composite: bool = False,
+        allow_missing_aus: bool = False) -> Results:
     """Train ``model`` on ``caches`` under ``protocol`` and report pooled UF1/UAR.
 
     ``epochs``, ``batch_size``, ``lr``, ``optimizer`` and ``weight_decay`` default to the model's
@@ -59,7 +60,8 @@ def run(caches, model: str, protocol: str = "loso", epochs: int | None = None, b
                              label_map=label_map, class_weighting=class_weighting, augment=augment,
                              model_kwargs=model_kwargs, val_fraction=val_fraction,
                              holdout_fraction=holdout_fraction, device=device, jobs=jobs, backend=backend,
-                             drop_nonfinite=drop_nonfinite)
+                             drop_nonfinite=drop_nonfinite, composite_list=composite_list,
+                             allow_partial_composite=allow_partial_composite, allow_missing_aus=allow_missing_aus)
     return run_config(caches, cfg, out=out, resume=resume, progress=progress, folds=folds)
 
 
@@ -86,13 +88,14 @@ def run_config(caches, cfg: TrainConfig, out=None, resume: bool = True, progress
 
     # -- samples, classes, model inputs, folds
     ids = [cache_identity(p) for p in cache_paths]  # raises CacheError on a missing/truncated file
-    table, classes, label_info = build_table(cache_paths, cfg.label_map)
+    table, classes, label_info = build_table(cache_paths, cfg)
     try:  # the model's own config names the inputs it really uses (builder kwargs may change them)
         inputs = tuple(create_model(cfg.model, len(classes), **cfg.model_kwargs).config.inputs)
     except (TypeError, ValueError) as e:
         raise TrainError(f"cannot build model {cfg.model!r} with {cfg.model_kwargs}: {e}") from None
     if cfg.augment == "hflip":
         check_flippable(inputs)
+    _check_aus(table, inputs, cfg)
     data = load_inputs(cache_paths, table, inputs)
     table, data, dropped = _finite_rows(table, data, cfg.drop_nonfinite)
     all_folds = make_folds(cfg.protocol, table, seed=cfg.seed, holdout_fraction=cfg.holdout_fraction or 0.2)
@@ -103,7 +106,8 @@ def run_config(caches, cfg: TrainConfig, out=None, resume: bool = True, progress
             raise TrainError(f"fold {f.name} has no training sample")
     ctx = FoldContext(classes=tuple(classes), device=dev, out=str(out),
                       fold_width=max(2, len(str(len(all_folds) - 1))))
-    label_spec = cfg.label_map if (cfg.label_map is None or isinstance(cfg.label_map, str)) else label_info["map"]
+    label_spec = (label_info["name"] if cfg.label_map is None else cfg.label_map if isinstance(cfg.label_map, str)
+                  else label_info["map"])
     config = {**cfg.to_dict(), "label_map": label_spec, "caches": ids, "inputs": list(inputs),
               "n_folds": len(all_folds), "dropped_nonfinite": dropped}
 
@@ -114,12 +118,19 @@ def run_config(caches, cfg: TrainConfig, out=None, resume: bool = True, progress
                          f"(0-{len(all_folds) - 1})")
 
     # -- output folder and resume
-    records = _prepare_out(out, cfg, label_spec, ids, len(all_folds), ctx, resume)
+    records = _prepare_out(out, run_identity(cfg, label_spec, ids, table, dev), len(all_folds), ctx, resume)
     resumed = sorted(i for i in records if i in wanted)
     todo = [all_folds[i] for i in wanted if i not in records]
 
     _print(f"mepipe train: {cfg.model} on {len(table)} samples ({', '.join(str(p) for p in cache_paths)}), "
            f"{cfg.protocol} with {len(all_folds)} folds, device {describe_device(dev)}", progress)
+    if label_info.get("composite"):
+        from ..labels import composite_table
+
+        comp = label_info["composite"]
+        _print(composite_table(comp) + ("" if comp["matches_reference"] else
+                                        "\nPARTIAL composite (--allow-partial-composite): not the MEGC 2019 set"),
+               progress)
     if resumed:
         _print(f"mepipe train: resuming in {out}: {len(resumed)} fold(s) already finished", progress)
 
@@ -154,22 +165,60 @@ def _finite_rows(table, data: dict, drop: bool):
     return table.iloc[keep].reset_index(drop=True), {k: v[keep] for k, v in data.items()}, bad
 
 
-def _prepare_out(out: Path, cfg: TrainConfig, label_spec, ids, n_folds: int, ctx: FoldContext,
-                 resume: bool) -> dict[int, dict]:
+def _check_aus(table, inputs, cfg: TrainConfig) -> None:
+    """An AU model on samples whose dataset annotates no AUs (SMIC) would read their zero vector as
+    'no AU active', and in a composite or LODO run recognise the dataset by it: refused unless
+    ``allow_missing_aus``."""
+    if "aus" not in inputs:
+        return
+    missing = table["aus_known"].to_numpy() == 0
+    if missing.any() and not cfg.allow_missing_aus:
+        ds = sorted(set(table["dataset"][missing]))
+        raise TrainError(f"{cfg.model} reads the AU vector, but {', '.join(ds)} annotate no AUs ({int(missing.sum())} "
+                         f"samples): their vector is unknown, not 'no AU active'. Use a model without AUs, or "
+                         f"--allow-missing-aus")
+
+
+def run_identity(cfg: TrainConfig, label_spec, ids, table, device: str) -> dict:
+    """What a resumed run must share with the run that started its folder: the settings, each
+    cache's content (its committed stamp, and the keys and classes after the label map), the
+    device, the thread count and the mepipe version."""
+    import hashlib
+
+    import torch
+
+    from .. import __version__
+
+    caches = []
+    for ci, c in enumerate(ids):
+        rows = table[table["cache"] == ci]
+        h = hashlib.sha256("\n".join(f"{k}\t{y}" for k, y in sorted(zip(rows["key"], rows["y"]))).encode())
+        caches.append({"path": c["path"], "n": c["n"], "recipe_hash": c["recipe_hash"],
+                       "commit_id": c.get("commit_id", ""), "samples": int(len(rows)),
+                       "labels_sha256": h.hexdigest()})
+    ident = {**cfg.identity(), "label_map": label_spec, "caches": caches, "device": device,
+             "threads": int(torch.get_num_threads()), "mepipe": __version__}
+    return json.loads(json.dumps(ident, default=str))
+
+
+def _prepare_out(out: Path, ident: dict, n_folds: int, ctx: FoldContext, resume: bool) -> dict[int, dict]:
     """Create the run folder, check (or clear) what it holds, write ``run.json``; returns the
     records of the folds already finished there."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "folds").mkdir(exist_ok=True)
-    ident = {**cfg.identity(), "label_map": label_spec,
-             "caches": [{k: c[k] for k in ("path", "n", "recipe_hash")} for c in ids]}
-    ident = json.loads(json.dumps(ident, default=str))
     ident_path = out / "run.json"
     if resume and ident_path.is_file():
         old = json.loads(ident_path.read_text(encoding="utf-8"))
         diff = sorted(k for k in set(old) | set(ident) if old.get(k) != ident.get(k))
         if diff:
+            detail = ""
+            if "caches" in diff:
+                changed = [f"{c['path']} ({', '.join(k for k in c if (o or {}).get(k) != c[k])})"
+                           for c, o in zip(ident["caches"], old.get("caches") or [None] * len(ident["caches"]))
+                           if o != c]
+                detail = f"; cache content changed: {'; '.join(changed)}" if changed else ""
             raise TrainError(
-                f"{out} holds a run with other settings ({', '.join(diff)} differ); "
+                f"{out} holds a run on other data or settings ({', '.join(diff)} differ{detail}); "
                 f"use another --out, or resume=False / --no-resume to start it again")
     if not resume:
         for p in list((out / "folds").glob("fold-*.json")) + list(out.glob("fold-*.pt")):

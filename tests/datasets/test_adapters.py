@@ -213,14 +213,16 @@ def test_annotation_override_and_unknown_option(casme2_tree, tmp_path):
         load_dataset("casme2", tmp_path)
 
 
-def test_recipes_name_their_adapter_and_labels():
-    from mepipe.labels import labels_from_recipe, resolve_spec
-    from mepipe.recipe import load_recipe
+def test_recipes_name_their_adapter_and_no_labels():
+    from mepipe.recipe import RecipeError, available_recipes, load_recipe
 
     for name in ("casme2", "samm", "smic", "casme3", "mmew"):
         r = load_recipe(name)
         assert r["dataset"]["name"] == name
         assert r["flow"] == load_recipe("default")["flow"], "everything else inherited"
-        spec = labels_from_recipe(r)
-        resolve_spec(spec)
-    assert labels_from_recipe(load_recipe("composite")) == "megc2019-3class"
+        assert "labels" not in r  # labels are chosen at training time
+    assert "composite" not in available_recipes()
+    with pytest.raises(RecipeError, match=r"\[labels\] is no longer part of a recipe.*--label-map"):
+        from mepipe.recipe_schema import validate_recipe
+
+        validate_recipe({"labels": {"map": "casme2-5class"}}, "old.toml")

@@ -341,3 +341,50 @@ def test_casme3_check_command(casme3_release):
     assert f"sheet used: {root / 'annotation' / rel.CASME3}, sheet 'label'" in text
     assert "failures by reason: " + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0]))) in text
     assert f"long_interval {long}" in text and "5 problem row(s)" in text
+
+
+# --------------------------------------------------------------------------------------------- MEGC 2019 composite
+
+
+@pytest.fixture(scope="module")
+def composite_releases(annotations, tmp_path_factory):
+    """CASME II (2014 sheet), SAMM and the original SMIC-HS release, as the providers ship them."""
+    out = {}
+    for name, build in (("casme2", rel.casme2), ("samm", rel.samm), ("smic", rel.smic_original)):
+        root = tmp_path_factory.mktemp(f"{name}-composite")
+        build(root, annotations)
+        out[name] = load_dataset(name, root).samples
+    return out
+
+
+def test_composite_is_exactly_the_megc2019_set_from_the_rules_and_from_the_list(composite_releases, annotations):
+    from mepipe.labels import MEGC2019_REFERENCE, MEGC2019_SUBJECTS, megc2019_from_list, samples_table, select_megc2019
+
+    table = samples_table([s for v in composite_releases.values() for s in v])
+    assert len(table["key"]) == 255 + 159 + 164  # every annotated clip is loaded; the selection chooses
+    y_rules, info = select_megc2019(table)
+    assert info["matches_reference"] and info["n"] == 442, info["counts"]
+    assert info["counts"] == MEGC2019_REFERENCE and info["subjects"] == MEGC2019_SUBJECTS
+    assert sum(info["subjects"].values()) == 68
+    assert info["left_out"]["casme2: apex not annotated or equal to the onset"] == 2
+    y_list, info_list = select_megc2019(table, annotations / rel.MEGC)
+    assert info_list["membership"] == "list" and info_list["n"] == 442
+    assert info_list["disagreements"] == [] and info_list["list_problems"] == []
+    assert (y_rules == y_list).all()  # the rules select exactly the official list, with its labels
+    listed, _ = megc2019_from_list(table, annotations / rel.MEGC)
+    keys = {k for k, v in zip(table["key"], listed) if v >= 0}
+    assert len(keys) == 442
+
+
+def test_composite_from_smic_e_is_partial_and_says_why(composite_releases, annotations, tmp_path):
+    from mepipe.labels import composite_table, samples_table, select_megc2019
+
+    rel.smic_e(tmp_path, annotations)
+    smic_e = load_dataset("smic", tmp_path).samples
+    table = samples_table(composite_releases["casme2"] + composite_releases["samm"] + smic_e)
+    _, info = select_megc2019(table)
+    assert not info["matches_reference"] and info["counts"]["smic"] != {"negative": 70, "positive": 51, "surprise": 43}
+    text = composite_table(info)
+    assert "smic" in text and "<- differs" in text and "442" in text
+    _, info = select_megc2019(table, annotations / rel.MEGC)
+    assert any("s01_ne_02" in p or "s1_ne_02" in p for p in info["list_problems"])  # missing from SMIC-HS-E

@@ -27,21 +27,19 @@ def _sample_fields(cls: int, rng) -> dict:
     return {"onset": onset, "apex": apex, "flow": flow, "strain": strain, "ahmsa": ahmsa}
 
 
-def make_cache(path, dataset: str, subjects, emotions, classes, per_class: int = 2, seed: int = 0,
-               label_of=None):
+def make_cache(path, dataset: str, subjects, emotions, per_class: int = 2, seed: int = 0, aus_known: bool = True):
     """A cache of ``len(subjects) * len(emotions) * per_class`` samples; emotion ``i`` draws pattern ``i``."""
     rng = np.random.default_rng(seed)
-    w = CacheWriter(path, recipe={"test": True}, recipe_hash="test-recipe", classes=classes, commit_every=1000)
+    w = CacheWriter(path, recipe={"test": True}, recipe_hash="test-recipe", commit_every=1000)
     for s in subjects:
         for ei, emo in enumerate(emotions):
             for k in range(per_class):
                 sid = f"{s}_{emo}_{k}"
                 key = f"{dataset}/{s}/{sid}"
-                label = ei if label_of is None else label_of(emo)
                 meta = {"key": key, "dataset": dataset, "subject": s, "sample_id": sid, "emotion": emo,
-                        "label": label, "onset": 0, "apex": 1, "offset": 2, "onset_frame": 1, "apex_frame": 2,
+                        "objective": "", "onset": 0, "apex": 1, "offset": 2, "onset_frame": 1, "apex_frame": 2,
                         "offset_frame": 3, "apex_estimated": 0, "n_frames": 3, "source": "", "aus_text": "",
-                        "extra": "{}"}
+                        "aus_known": int(aus_known), "notes": "[]", "annotation": "", "extra": "{}"}
                 aus = np.zeros(21, dtype=np.uint8)
                 aus[ei] = 1
                 w.add(SampleRecord(key, _sample_fields(ei % 4, rng), meta, aus))
@@ -53,8 +51,7 @@ def make_cache(path, dataset: str, subjects, emotions, classes, per_class: int =
 def synth_cache(tmp_path_factory):
     """One dataset, 4 subjects, 3 classes, 2 samples per class and subject (24 samples)."""
     d = tmp_path_factory.mktemp("synth")
-    return make_cache(d / "synth.h5", "synth", ["s1", "s2", "s3", "s4"], ["negative", "positive", "surprise"],
-                      ["negative", "positive", "surprise"])
+    return make_cache(d / "synth.h5", "synth", ["s1", "s2", "s3", "s4"], ["negative", "positive", "surprise"])
 
 
 @pytest.fixture(scope="session")
@@ -63,8 +60,8 @@ def composite_caches(tmp_path_factory):
     d = tmp_path_factory.mktemp("composite")
     c2_emotions = ["disgust", "happiness", "surprise", "others"]
     samm_emotions = ["anger", "happiness", "surprise", "other"]
-    a = make_cache(d / "casme2.h5", "casme2", ["s1", "s2", "s3"], c2_emotions, c2_emotions, per_class=1, seed=1)
-    b = make_cache(d / "samm.h5", "samm", ["s1", "s2"], samm_emotions, samm_emotions, per_class=1, seed=2)
+    a = make_cache(d / "casme2.h5", "casme2", ["s1", "s2", "s3"], c2_emotions, per_class=1, seed=1)
+    b = make_cache(d / "samm.h5", "samm", ["s1", "s2"], samm_emotions, per_class=1, seed=2)
     return a, b
 
 

@@ -62,7 +62,7 @@ def test_protocol_all_trains_one_model_on_every_sample(synth_cache, tmp_path):
 
 def _copy_with_recipe(src, dst, recipe, drop=()):
     with open_cache(src) as c:
-        w = CacheWriter(dst, recipe=recipe, recipe_hash="other", classes=c.classes, commit_every=1000)
+        w = CacheWriter(dst, recipe=recipe, recipe_hash="other", commit_every=1000)
         meta = c.meta
         for i in range(len(c)):
             r = c.read(i)

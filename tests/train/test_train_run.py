@@ -22,8 +22,8 @@ EPOCHS = 2
 def small_cache(tmp_path_factory):
     """3 subjects x 3 classes x 1 sample: LOSO has 3 folds of 3 test samples."""
     d = tmp_path_factory.mktemp("small")
-    return make_cache(d / "small.h5", "synth", ["s1", "s2", "s3"], ["negative", "positive", "surprise"],
-                      ["negative", "positive", "surprise"], per_class=1, seed=3)
+    return make_cache(d / "small.h5", "synth", ["s1", "s2", "s3"], ["negative", "positive", "surprise"], per_class=1,
+                      seed=3)
 
 
 def _kw(tiny_ahmsa, **over):
@@ -160,7 +160,12 @@ def test_val_selection_uses_training_subjects_only(synth_cache, tmp_path, tiny_a
 
 
 def test_composite_label_map_namespacing_and_per_dataset(composite_caches, tmp_path, tiny_ahmsa):
-    res = run(list(composite_caches), out=tmp_path / "comp", protocol="composite", **_kw(tiny_ahmsa, epochs=1))
+    with pytest.raises(TrainError, match="not the MEGC 2019 composite") as e:
+        run(list(composite_caches), out=tmp_path / "comp", protocol="composite", **_kw(tiny_ahmsa, epochs=1))
+    assert "casme2   negative         88       3   <- differs" in str(e.value)  # the reference-vs-yours table
+    res = run(list(composite_caches), out=tmp_path / "comp", protocol="composite", allow_partial_composite=True,
+              **_kw(tiny_ahmsa, epochs=1))
+    assert res.labels["composite"]["matches_reference"] is False and res.config["allow_partial_composite"]
     assert res.labels["classes"] == ["negative", "positive", "surprise"]
     assert res.labels["excluded"] == {"samm/other": 2, "casme2/others": 3}  # the map drops CASME II others, SAMM other
     assert res.metrics["n"] == 3 * 3 + 2 * 3
@@ -213,7 +218,7 @@ def test_clear_errors(small_cache, tmp_path, tiny_ahmsa, composite_caches):
     trunc.write_bytes(data[: len(data) // 2])
     with pytest.raises(CacheError, match="truncated or corrupt"):
         run([trunc], out=tmp_path / "x", **_kw(tiny_ahmsa))
-    with pytest.raises(TrainError, match="classes mismatch across caches"):
+    with pytest.raises(TrainError, match="several datasets .casme2, samm. whose emotions are written differently"):
         run(list(composite_caches), out=tmp_path / "x", **_kw(tiny_ahmsa))
     with pytest.raises(TrainError, match="unknown device"):
         run([small_cache], out=tmp_path / "x", **_kw(tiny_ahmsa, device="tpu"))
