@@ -183,9 +183,10 @@ def run_mepipe(samples, out: Path, recipe: dict, jobs: int, fresh_workers: bool 
     summary = preprocess(samples, out, recipe, jobs=jobs, backend="loky", overwrite=True,
                          progress=False)
     sec = time.perf_counter() - t0
+    workers = [w for w in summary.workers if not w.get("parent")]
     return {"seconds": sec, "done": summary.done, "failed": [f"{f.key} [{f.stage}] {f.reason}" for f in summary.failed],
             "samples_per_s": summary.done / sec if sec > 0 else float("nan"), "fresh_workers": fresh,
-            "load_before": load0, "load_after": _load()}
+            "worker_ready_s": [w["ready_s"] for w in workers], "load_before": load0, "load_after": _load()}
 
 
 def stage_split(samples, out: Path, recipe: dict) -> dict:
@@ -486,6 +487,11 @@ def markdown(result: dict) -> str:
     for name, s in result.get("split", {}).items():
         lines.append(f"| mepipe {name}, jobs 1, in process (warm models) | {s['samples_per_s']:.2f} | "
                      f"{1 / s['samples_per_s']:.3f} | {s['samples_per_s'] / ref:.1f} |")
+    ready = [r for x in result["rounds"] for r in x["mepipe"].get("worker_ready_s", [])]
+    if ready:
+        lines.append(f"\nFresh workers' start-up (from process start to their first finished sample, "
+                     f"{len(ready)} workers over the rounds): median {sorted(ready)[len(ready) // 2]:.2f} s, "
+                     f"max {max(ready):.2f} s; the client computes samples meanwhile.")
     lines.append("\nPer round: " + "; ".join(
         f"{x['order'][0]} first: ref {x['reference']['samples_per_s']:.2f}, mepipe {x['mepipe']['samples_per_s']:.2f}"
         f" samples/s = {x['ratio']:.1f}x (warm workers {x['ratio_warm']:.1f}x)" for x in result["rounds"]) + "\n")
@@ -503,6 +509,9 @@ def markdown(result: dict) -> str:
             lines.append(f"| {st} | " + " | ".join(cells) + " |")
         lines.append("| **total** | " + " | ".join(f"**{1000 * result['split'][k]['seconds'] / result['split'][k]['done']:.1f}**"
                                               for k in names) + " |")
+        lines.append("| write path (record + spool + commit + open/close) | " + " | ".join(
+            f"**{1000 * sum(v for k, v in result['split'][n]['stage_seconds'].items() if k.startswith('write')) / result['split'][n]['done']:.1f}**"
+            for n in names) + " |")
         lines.append("| warm-up (model load + 1st sample, not in total) | " +
                      " | ".join(f"{1000 * result['split'][k]['warmup_s']:.0f}" for k in names) + " |")
         lines.append(f"\nFlow inside the chain: opencv/default takes {result['flow_ratio_in_chain']:.1f}x the time of "

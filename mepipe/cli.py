@@ -287,8 +287,10 @@ def build_parser() -> argparse.ArgumentParser:
     pp.add_argument("--flow-preset", help="set every TV-L1 parameter from a preset: 'default' (OpenCV's "
                                           "defaults), 'micro'; '' for the recipe's own")
     pp.add_argument("--jobs", type=A.jobs, default=1, help="worker processes (default 1; -1: every core)")
-    pp.add_argument("--backend", default="loky", choices=["loky", "threading", "dask", "ray"],
-                    help="joblib backend for --jobs > 1 (dask/ray for a cluster)")
+    pp.add_argument("--backend", default="local", choices=["local", "loky", "threading", "dask", "ray"],
+                    help="joblib backend for --jobs > 1: local (default: on Linux, workers forked from this process "
+                         "once it has loaded the models, so they start warm; loky elsewhere), loky, threading, "
+                         "dask or ray (a cluster)")
     pp.add_argument("--scheduler", help="dask scheduler or ray address (default: a local cluster)")
     pp.add_argument("--overwrite", action="store_true", help="discard an existing cache (e.g. written by another recipe)")
     pp.add_argument("--strict", action="store_true", help="exit 1 when any sample failed")
@@ -343,9 +345,16 @@ def main(argv=None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    import os
     import signal
 
+    client = os.getpid()
+
     def _terminate(signum, frame):  # SIGTERM ends a run like Ctrl-C: finished work is committed
+        if os.getpid() != client:  # a worker forked from this process: the default action, end now
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
         raise KeyboardInterrupt(f"signal {signum}")
 
     if threading_main():

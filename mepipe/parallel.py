@@ -11,8 +11,18 @@ from .errors import MepipeError
 
 log = logging.getLogger("mepipe")
 
-#: joblib backends: loky/multiprocessing (local processes), threading, dask and ray (a cluster)
-BACKENDS = ("loky", "threading", "multiprocessing", "dask", "ray")
+#: joblib backends: local (the default: worker processes forked from a warm client on Linux, loky
+#: elsewhere), loky/multiprocessing (local processes), threading, dask and ray (a cluster)
+BACKENDS = ("local", "loky", "threading", "multiprocessing", "dask", "ray")
+
+
+def forks_warm() -> bool:
+    """Whether ``local`` forks its workers from the (warmed) client: Linux, where fork is the
+    multiprocessing default and the libraries used here survive it; elsewhere ``local`` is loky."""
+    import multiprocessing
+    import sys
+
+    return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
 
 
 class BackendError(MepipeError):
@@ -78,6 +88,18 @@ def backend_context(backend: str, jobs: int, scheduler: str | None = None):
     scheduler or ray address; default a local cluster)."""
     import joblib
 
+    if backend == "local":
+        if forks_warm():
+            import warnings
+
+            with warnings.catch_warnings():  # the client's idle library threads are not used by the children
+                warnings.filterwarnings("ignore", message=".*use of fork\\(\\) may lead to deadlocks.*")
+                with joblib.parallel_config(backend="multiprocessing", n_jobs=jobs):
+                    yield
+        else:
+            with joblib.parallel_config(backend="loky", n_jobs=jobs):
+                yield
+        return
     if backend in ("loky", "threading", "multiprocessing", "sequential"):
         with joblib.parallel_config(backend=backend, n_jobs=jobs):
             yield

@@ -166,7 +166,7 @@ SECTIONS: dict[str, dict[str, Param]] = {
         "compression": Param(str, "none", "none, gzip (readable everywhere) or lzf (h5py only)",
                              choices=("none", "gzip", "lzf")),
         "compression_opts": Param(int, 4, "gzip level", low=0, high=9),
-        "commit_every": Param(int, 32, "samples per commit (at least)", low=1),
+        "commit_every": Param(int, 256, "samples per commit (at least)", low=1),
         "commit_growth": Param(float, 0.25, "and at least this fraction of the samples already cached", low=0.0),
         "commit_seconds": Param(float, 30.0, "and at most this many seconds between commits", low=0.0,
                                 low_open=True),

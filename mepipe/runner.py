@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +37,9 @@ class RunSummary:
     interrupted: bool = False
     seconds: float = 0.0
     out: str = ""
+    #: one entry per process that computed samples: its pid and the seconds from its start to its
+    #: first finished sample (``ready_s``); this process has ``parent: true``
+    workers: list = field(default_factory=list)
 
     def text(self) -> str:
         lines = [f"{self.out}: {self.done} done, {self.skipped} skipped (already cached), "
@@ -136,6 +140,23 @@ def build_stages(recipe: dict) -> dict:
     return out
 
 
+_WARMED = threading.Event()  # warm_up ran in this process, or in the process it was forked from
+
+
+def warm_up(recipe: dict) -> None:
+    """Load everything this process needs for ``recipe`` (dlib's models, MediaPipe's module, the
+    compiled flow and strain kernels) without starting any library's threads: workers forked from
+    a warm process start warm."""
+    cropper, aligner, engine = _stages(recipe, False)
+    cropper.warm()
+    aligner.warm()
+    from .stages.strain import compute_strain
+
+    tiny = np.zeros((32, 32), np.uint8)
+    compute_strain(engine.compute(tiny, tiny), bool(recipe["strain"]["components"]))
+    _WARMED.set()
+
+
 def _stages(recipe: dict, single_thread: bool):
     """Stage objects for this recipe, built once per process."""
     h = recipe_hash(recipe)
@@ -227,10 +248,42 @@ def compute_sample(sample, recipe: dict, single_thread: bool = False, timer=None
     return {"fields": fields, "n_frames": n_frames}
 
 
+_FIRST_DONE = threading.Event()
+_IMPORTED = time.monotonic()
+
+
+def _process_age() -> float:
+    """Seconds since this process started (Linux: its start time in /proc/self/stat; elsewhere
+    since mepipe.runner was imported)."""
+    import os
+
+    try:
+        fields = open("/proc/self/stat").read().rsplit(")", 1)[1].split()
+        started = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22: start time, clock ticks after boot
+        uptime = float(open("/proc/uptime").read().split()[0])
+        return max(0.0, uptime - started)
+    except (OSError, ValueError, IndexError):
+        return time.monotonic() - _IMPORTED
+
+
 def process_one(sample, recipe: dict, single_thread: bool = False, timer=None, parent_pid: int | None = None):
-    """Worker entry: ``("ok", key, record)`` or ``("fail", key, Failure)``; never raises for a bad sample.
+    """Worker entry: ``("ok", key, record, info)`` or ``("fail", key, Failure, info)``; never raises
+    for a bad sample. ``info`` is ``{"pid", "ready_s", "started_warm"}`` for the first sample a
+    process finishes (its start-up, for the benchmark; ``started_warm``: forked from a warmed
+    client), else None.
 
     ``parent_pid``: the client's pid, given to local worker processes (:func:`watch_parent`)."""
+    out = _process_one(sample, recipe, single_thread, timer, parent_pid)
+    info = None
+    if not _FIRST_DONE.is_set():
+        import os
+
+        _FIRST_DONE.set()
+        info = {"pid": os.getpid(), "ready_s": round(_process_age(), 3), "started_warm": _WARMED.is_set()}
+    return (*out, info)
+
+
+def _process_one(sample, recipe: dict, single_thread: bool, timer, parent_pid):
     from .timing import NO_TIMER
 
     watch_parent(parent_pid)
@@ -253,7 +306,7 @@ def process_one(sample, recipe: dict, single_thread: bool = False, timer=None, p
 # ----------------------------------------------------------------------------- driver
 
 
-def check_run(recipe: dict, out, jobs: int = 1, backend: str = "loky") -> tuple[dict, int]:
+def check_run(recipe: dict, out, jobs: int = 1, backend: str = "local") -> tuple[dict, int]:
     """Check what a run needs before it starts: the recipe (schema and every stage built), the
     backend, the worker count and the output path. Returns the completed recipe and the jobs."""
     from .cache import CacheError
@@ -271,7 +324,7 @@ def check_run(recipe: dict, out, jobs: int = 1, backend: str = "loky") -> tuple[
     return recipe, jobs
 
 
-def preprocess(samples, out, recipe: dict, jobs: int = 1, backend: str = "loky", scheduler: str | None = None,
+def preprocess(samples, out, recipe: dict, jobs: int = 1, backend: str = "local", scheduler: str | None = None,
                overwrite: bool = False, annotations=(), failures=(), progress: bool = True, timer=None) -> RunSummary:
     """Run the pipeline on ``samples`` into the cache ``out``; returns a :class:`RunSummary`.
 
@@ -289,7 +342,7 @@ def preprocess(samples, out, recipe: dict, jobs: int = 1, backend: str = "loky",
     t0 = time.monotonic()
     timer = timer or NO_TIMER
     recipe, jobs = check_run(recipe, out, jobs, backend)  # everything is checked before the cache is touched
-    if jobs == 1 and backend in ("loky", "sequential"):
+    if jobs == 1 and backend in ("local", "loky", "sequential"):
         _stages(recipe, False)  # built once here, and used for every sample
     out = Path(out)
     ccfg = recipe["cache"]
@@ -340,20 +393,32 @@ def preprocess(samples, out, recipe: dict, jobs: int = 1, backend: str = "loky",
         bar = tqdm(total=len(todo), desc="preprocess", unit="sample", dynamic_ncols=True)
     failing = False
     try:
-        if jobs == 1 and backend in ("loky", "sequential"):
+        if jobs == 1 and backend in ("local", "loky", "sequential"):
             results = (process_one(s, recipe, False, timer) for s in todo)
             _consume(results, writer, summary, bar, timer)
         else:
             import joblib
 
-            from .parallel import backend_context, parallel_results
+            from .parallel import backend_context, forks_warm, parallel_results
+            from .stages.align import graph_built
 
+            fork = backend == "local" and forks_warm() and not graph_built()
+            if fork:
+                warm_up(recipe)  # before the pool forks its workers from this process
+            elif backend == "local":
+                backend = "loky"  # this process ran MediaPipe itself: its forks could not
             with backend_context(backend, jobs, scheduler):
                 import os
 
-                watch = os.getpid() if backend in ("loky", "multiprocessing") else None
-                calls = (joblib.delayed(process_one)(s, recipe, True, None, watch) for s in todo)
-                _consume(parallel_results(calls, jobs), writer, summary, bar, timer)
+                if fork:  # workers forked from this warm process
+                    calls = (joblib.delayed(process_one)(s, recipe, True, None, os.getpid()) for s in todo)
+                    results = parallel_results(calls, jobs)
+                elif backend in ("loky", "multiprocessing", "local"):  # the client helps while they start
+                    results = _with_parent_help(todo, recipe, jobs, os.getpid())
+                else:
+                    calls = (joblib.delayed(process_one)(s, recipe, True, None, None) for s in todo)
+                    results = parallel_results(calls, jobs)
+                _consume(results, writer, summary, bar, timer)
     except KeyboardInterrupt:
         summary.interrupted = True
     except BaseException:
@@ -374,8 +439,86 @@ def preprocess(samples, out, recipe: dict, jobs: int = 1, backend: str = "loky",
     return summary
 
 
+@contextmanager
+def _one_thread():
+    """OpenCV and Numba on one thread for the duration (this process shares the cores with
+    workers), restored after."""
+    import cv2
+    import numba
+
+    cv, nb = cv2.getNumThreads(), numba.get_num_threads()
+    cv2.setNumThreads(1)
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(cv)
+        numba.set_num_threads(nb)
+
+
+def _with_parent_help(todo, recipe: dict, jobs: int, parent_pid: int):
+    """Results of every sample of ``todo``, each once: local joblib workers take samples from the
+    front of the list while this process takes them from the back, until a first worker has
+    finished one (their start-up: imports, models, compiled kernels). Joblib asks for more work
+    from its own callback thread when a worker finishes a task, which is how the end of the
+    start-up shows. If this process runs out of samples before that, it also computes the ones
+    handed to the still-starting workers, and the run ends without waiting for them (a small set
+    is done in this process)."""
+    import collections
+
+    import joblib
+
+    queue = collections.deque(todo)
+    lock = threading.Lock()
+    main = threading.get_ident()
+    started = threading.Event()
+    handed: list = []  # samples given to joblib, in order
+    done: set[str] = set()
+
+    def feed():
+        while True:
+            if threading.get_ident() != main:
+                started.set()
+            with lock:
+                if not queue:
+                    return
+                s = queue.popleft()
+                handed.append(s)
+            yield joblib.delayed(process_one)(s, recipe, True, None, parent_pid)
+
+    # one task per worker ahead: what is not handed out yet, this process can take
+    gen = joblib.Parallel(n_jobs=jobs, return_as="generator_unordered", batch_size=1, pre_dispatch="n_jobs")(feed())
+    try:
+        with _one_thread():
+            while not started.is_set():
+                with lock:
+                    s = queue.pop() if queue else next((h for h in handed if h.key not in done), None)
+                if s is None:
+                    break
+                *out, info = process_one(s, recipe, False)
+                done.add(s.key)
+                yield (*out, dict(info, parent=True) if info else None)
+        if len(done) == len(todo):
+            return  # everything is done here; the workers still starting are stopped
+        for out in gen:
+            if out[1] in done:
+                continue  # computed here while that worker was starting
+            done.add(out[1])
+            yield out
+            if len(done) == len(todo):
+                return
+    finally:
+        import warnings
+
+        with warnings.catch_warnings():  # the workers' unfinished duplicates of samples done here
+            warnings.filterwarnings("ignore", message=".*tasks which were still being processed.*")
+            gen.close()
+
+
 def _consume(results, writer: CacheWriter, summary: RunSummary, bar, timer) -> None:
-    for status, key, payload in results:
+    for status, key, payload, info in results:
+        if info is not None:
+            summary.workers.append(info)
         if status == "ok":
             with timer.stage("write: spool"):
                 writer.add(payload)

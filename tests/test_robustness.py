@@ -442,22 +442,29 @@ class _Payload:
         return (open, (self.marker, "w"))
 
 
-def test_spool_files_are_loaded_without_pickle(batch, tmp_path):
+def test_spool_records_are_loaded_without_pickle(batch, tmp_path):
+    import json
+    import pickle
+    import zlib
+
     from mepipe.cache import CacheWriter
-    from mepipe.cache.spool import _spool_name
+    from mepipe.cache.spool import _PREFIX, MAGIC, Spool
     from mepipe.recipe import load_recipe, recipe_hash
 
     recipe = load_recipe("default")
     out = tmp_path / "spooled.h5"
     marker = tmp_path / "EXECUTED"
     w = CacheWriter(out, recipe, recipe_hash(recipe))
-    evil = spool_dir(out) / f"{_spool_name('x/y/z')}.npz"
-    payload = np.empty(1, dtype=object)
-    payload[0] = _Payload(marker)
-    np.savez(evil, meta=payload, aus=np.zeros(21, np.uint8))
-    w.close()  # commits the spool: the object array is refused, not unpickled
+    body = pickle.dumps(_Payload(marker))  # a well-formed record whose array claims an object dtype
+    header = json.dumps({"type": "sample", "key": "x/y/z", "meta": {"key": "x/y/z"},
+                         "arrays": [{"name": "aus", "dtype": "|O", "shape": [1], "offset": 0,
+                                     "nbytes": len(body)}]}).encode()
+    evil = spool_dir(out) / "log-00000000000000000001-1.bin"
+    crc = zlib.crc32(body, zlib.crc32(header))
+    evil.write_bytes(_PREFIX.pack(MAGIC, len(header), len(body), crc) + header + body)
+    assert Spool(out).keys() == {"x/y/z"}
+    w.close()  # commits the spool: the object dtype is refused, never unpickled
     assert not marker.exists()
-    assert not evil.exists()  # dropped as junk
     with open_cache(out) as c:
         assert len(c) == 0
 

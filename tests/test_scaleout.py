@@ -102,6 +102,43 @@ def test_threading_backend_equals_local_run(tiny):
             assert all(np.array_equal(ra[k], rb[k]) for k in ("onset", "apex", "transform")), key
 
 
+@pytest.mark.parametrize("backend", ["local", "loky"])
+def test_local_backends_equal_the_local_run_after_an_in_process_run(backend, tiny):
+    """``local`` forks its workers from this process once it has loaded the models (a MediaPipe
+    graph made here before must not be used by them: they build their own); ``loky`` starts fresh
+    workers and this process computes samples meanwhile. Every sample is computed and cached once."""
+    import os
+
+    from mepipe.runner import preprocess
+
+    root, samples, classes, recipe, local = tiny
+    first = preprocess(samples[:1], root / f"{backend}-warm.h5", recipe, jobs=1, progress=False)  # a graph here
+    assert first.done == 1
+    out = root / f"{backend}.h5"
+    s = preprocess(samples, out, recipe, jobs=2, backend=backend, progress=False, overwrite=True)
+    assert s.done == len(samples) and not s.failed, s.text()
+    _assert_same(local, out, atol=1e-4)
+    workers = [w for w in s.workers if not w.get("parent")]
+    assert all(w["pid"] != os.getpid() and w["ready_s"] >= 0 for w in workers)
+    with open_cache(out) as c:
+        assert c.meta["key"].is_unique and len(c) == len(samples)
+
+
+def test_loky_small_set_is_done_by_the_client_while_workers_start(tiny):
+    """With fewer samples than a worker's start-up is worth, the client computes them all (also
+    those handed to workers still starting) and the run ends without waiting for the workers."""
+    import warnings
+
+    from mepipe.runner import preprocess
+
+    root, samples, classes, recipe, local = tiny
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "tasks were cancelled" warning reaches the user
+        s = preprocess(samples, root / "small.h5", recipe, jobs=2, backend="loky", progress=False, overwrite=True)
+    assert s.done == len(samples)
+    _assert_same(local, root / "small.h5", atol=1e-4)
+
+
 def test_unknown_backend_is_a_clear_error(tiny, tmp_path):
     from mepipe.parallel import BackendError
     from mepipe.runner import preprocess
@@ -110,3 +147,25 @@ def test_unknown_backend_is_a_clear_error(tiny, tmp_path):
     with pytest.raises(BackendError, match="unknown backend 'spark'"):
         preprocess(samples, tmp_path / "x.h5", recipe, jobs=2, backend="spark", progress=False)
     assert not (tmp_path / "x.h5").exists() and not (tmp_path / "x.h5.spool").exists()  # checked before any work
+
+
+def test_local_backend_forks_warm_workers_in_a_fresh_process(tiny):
+    """In a process that has not run MediaPipe itself, ``local`` loads the models once and forks
+    its workers from it: they start warm (and give the same cache as a fresh local run)."""
+    import json
+
+    root, samples, classes, recipe, local = tiny
+    manifest = root / "set" / "manifest.csv"
+    out = root / "forked.h5"
+    code = ("import json, sys; from mepipe.datasets import read_manifest; from mepipe.recipe import load_recipe; "
+            "from mepipe.runner import preprocess; from mepipe.stages.align import graph_built; "
+            "s, _ = read_manifest(sys.argv[1], dataset='scale'); "
+            "r = preprocess(s, sys.argv[2], load_recipe('default'), jobs=2, progress=False); "
+            "print(json.dumps({'done': r.done, 'workers': r.workers, 'client_graph': graph_built()}))")
+    p = subprocess.run([sys.executable, "-c", code, str(manifest), str(out)], capture_output=True, text=True,
+                       timeout=300)
+    assert p.returncode == 0, p.stderr
+    res = json.loads(p.stdout.strip().splitlines()[-1])
+    assert res["done"] == len(samples) and res["client_graph"] is False  # MediaPipe ran in the workers only
+    assert res["workers"] and all(w["started_warm"] for w in res["workers"])
+    _assert_same(local, out)

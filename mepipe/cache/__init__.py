@@ -9,7 +9,7 @@ Layout (``docs/cache-format.md`` is the reference)::
     /failures/<column> key, stage, reason: samples that did not make it, and why
 
 Crash safety: each finished sample is first written to a spool folder beside the cache
-(``C.h5.spool/``, one ``.npz`` per sample, written to a temporary name and renamed). A commit copies
+(``C.h5.spool/``, records appended to a log, each with a CRC). A commit copies
 the cache file, appends the spooled samples to the copy, flushes it, and atomically renames it over
 the cache, then deletes the spooled files it committed. The cache file is therefore always a
 complete, closed HDF5 file: a run killed at any moment leaves every committed sample readable, and

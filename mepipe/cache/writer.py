@@ -74,7 +74,6 @@ class CacheWriter:
         try:
             for tmp in parent.glob(self.path.name + ".tmp-*"):
                 tmp.unlink(missing_ok=True)  # a commit killed before its rename
-            self.spool.cleanup_temp()
             if overwrite:
                 self._replacing = self.path.exists()
                 replaced = self.replaced_spool_dir
@@ -173,22 +172,28 @@ class CacheWriter:
             return self._commit()
 
     def _commit(self) -> int:
-        recs = sorted(self.spool.records(), key=lambda pr: pr[1].key)  # deterministic order
-        fails = list(self.spool.failures())
+        logs = self.spool.logs()
+        entries = self.spool.index()
         self._pending = 0
         self._last_commit = time.monotonic()
-        if not recs and not fails and self.path.exists() and not self._replacing:
+        if not entries and self.path.exists() and not self._replacing:
             return 0
-        recs, bad = self._storable(recs)
-        fails += bad
+        latest: dict[str, object] = {}  # key -> its last spooled record (a rerun's record wins)
+        fails = []
+        for e in entries:
+            if e.kind == "sample":
+                latest[e.key] = e
+            elif e.kind == "failure":
+                fails.append({k: str(e.header.get(k, "")) for k in ("key", "stage", "reason")})
+        order = sorted(latest)  # deterministic row order within a commit
         tmp = self.path.with_name(f"{self.path.name}.tmp-{os.getpid()}")
         try:
             if self.path.exists() and not self._replacing:
                 shutil.copyfile(self.path, tmp)
             # HDF5 does not survive a failing write (it can crash the process when the file is
             # closed), so make sure first that the room the appended samples need is there
-            _reserve(tmp, sum(p.stat().st_size + 65536 for p, _ in recs) + 65536 * len(fails) + (1 << 20))
-            added = self._append(tmp, [r for _, r in recs], [d for _, d in fails])
+            _reserve(tmp, sum(p.stat().st_size for p in logs) + 65536 * (len(order) + len(fails)) + (1 << 20))
+            added = self._append(tmp, [latest[k] for k in order], fails)
             n_after = (0 if self._replacing else self._n_cached) + added
             fsync_file(tmp)
             os.replace(tmp, self.path)
@@ -202,29 +207,27 @@ class CacheWriter:
             raise
         except Exception as e:  # disk full, file size limit, I/O error: the cache file was not touched
             tmp.unlink(missing_ok=True)
-            kept = f"; {len(recs)} finished sample(s) stay spooled in {self.spool.dir} and are committed by the next run"
+            kept = f"; {len(order)} finished sample(s) stay spooled in {self.spool.dir} and are committed by the next run"
             raise CacheError(f"cannot write cache {self.path} ({type(e).__name__}: {e}); the existing cache is "
-                             f"unchanged{kept if recs else ''}") from e
+                             f"unchanged{kept if order else ''}") from e
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        for p, _ in recs:
-            p.unlink(missing_ok=True)
-        for p, _ in fails:
-            p.unlink(missing_ok=True)
+        self.spool.drop(logs)
         return added
 
-    def _storable(self, recs):
-        """Split spooled ``(path, record)`` pairs into those HDF5 can store and failure entries for
-        the others (a NUL byte in a text column, a field that is not a numeric array), so that one
-        bad sample never blocks the commit of the rest."""
+    @staticmethod
+    def _storable(recs):
+        """Split records into those HDF5 can store and failure entries for the others (a NUL byte
+        in a text column, a field that is not a numeric array), so that one bad sample never
+        blocks the commit of the rest."""
         good, bad = [], []
-        for p, r in recs:
+        for r in recs:
             why = unstorable(r)
             if why is None:
-                good.append((p, r))
+                good.append(r)
             else:
-                bad.append((p, {"key": r.key, "stage": "write", "reason": f"sample {safe_text(r.key)}: {why}"}))
+                bad.append({"key": r.key, "stage": "write", "reason": f"sample {safe_text(r.key)}: {why}"})
         return good, bad
 
     def _create(self, f, first: SampleRecord | None):
@@ -269,62 +272,79 @@ class CacheWriter:
         f.attrs["fields"] = json.dumps(sorted(set(fields) | {name}))
         return ds
 
-    def _append(self, path: Path, recs: list[SampleRecord], fails: list[dict]) -> int:
+    #: spooled records loaded and written per step of a commit (memory stays bounded)
+    COMMIT_CHUNK = 64
+
+    def _append(self, path: Path, entries: list, fails: list[dict]) -> int:
+        """Append the spooled records of ``entries`` (and ``fails``) to the HDF5 file ``path``,
+        ``COMMIT_CHUNK`` records at a time, each field in one write per chunk."""
         h5py = _h5py()
         with h5py.File(path, "a") as f:
             if "meta" not in f:
-                self._create(f, recs[0] if recs else None)
+                self._create(f, None)
             existing = set(_decode(f["meta/key"][:]))
-            new = []
-            for r in recs:
-                if safe_text(r.key) not in existing:
-                    existing.add(safe_text(r.key))
-                    new.append(r)
-            n0 = f["meta/key"].shape[0]
-            n1 = n0 + len(new)
-            if new:
-                names = sorted(new[0].fields)
-                for r in new:
-                    if sorted(r.fields) != names:
-                        raise CacheError(f"sample {r.key} has fields {sorted(r.fields)}, expected {names}")
-                for name in names:
-                    ds = self._ensure_field(f, name, np.asarray(new[0].fields[name]))
-                    ds.resize(n1, axis=0)
-                    for i, r in enumerate(new):
-                        ds[n0 + i] = np.asarray(r.fields[name], dtype=ds.dtype)
-                for col, kind in META_COLUMNS.items():
-                    ds = f["meta"][col]
-                    ds.resize(n1, axis=0)
-                    vals = [r.meta.get(col, "" if kind == "str" else -1) for r in new]
-                    if kind == "str":
-                        vals = [safe_text(v) for v in vals]
-                    ds[n0:n1] = np.asarray(vals, dtype=object if kind == "str" else np.int64)
-                aus = f["meta/aus"]
-                aus.resize(n1, axis=0)
-                aus[n0:n1] = np.stack([r.aus for r in new])
-            # failures: latest reason per key; a key that is now cached is no longer failed
-            fg = f["failures"]
-            old = dict(zip(_decode(fg["key"][:]), zip(_decode(fg["stage"][:]), _decode(fg["reason"][:]))))
-            for d in fails:
-                old[safe_text(d["key"])] = (d["stage"], d["reason"])
-            merged = {k: v for k, v in old.items() if k not in existing}
-            for j, col in enumerate(FAILURE_COLUMNS):
-                vals = list(merged) if col == "key" else [v[j - 1] for v in merged.values()]
-                fg[col].resize(len(vals), axis=0)
-                if vals:
-                    fg[col][:] = np.asarray([safe_text(v) for v in vals], dtype=object)
+            fails = list(fails)
+            added = 0
+            todo = [e for e in entries if safe_text(e.key) not in existing]
+            for i in range(0, len(todo), self.COMMIT_CHUNK):
+                recs = [self.spool.load(e) for e in todo[i:i + self.COMMIT_CHUNK]]
+                recs = [r for r in recs if r is not None]  # a record that fails its CRC is recomputed next run
+                recs, bad = self._storable(recs)
+                fails += bad
+                added += self._append_records(f, recs)
+                existing.update(safe_text(r.key) for r in recs)
+            self._merge_failures(f, fails, existing)
             f.attrs["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-            f.attrs["n_samples"] = n1
+            f.attrs["n_samples"] = int(f["meta/key"].shape[0])
             f.attrs["commit_id"] = uuid.uuid4().hex  # a training run resumes only onto the same commit
+        return added
+
+    def _append_records(self, f, new: list[SampleRecord]) -> int:
+        if not new:
+            return 0
+        n0 = f["meta/key"].shape[0]
+        n1 = n0 + len(new)
+        names = sorted(new[0].fields)
+        for r in new:
+            if sorted(r.fields) != names:
+                raise CacheError(f"sample {r.key} has fields {sorted(r.fields)}, expected {names}")
+        for name in names:
+            ds = self._ensure_field(f, name, np.asarray(new[0].fields[name]))
+            ds.resize(n1, axis=0)
+            ds[n0:n1] = np.stack([np.asarray(r.fields[name], dtype=ds.dtype) for r in new])
+        for col, kind in META_COLUMNS.items():
+            ds = f["meta"][col]
+            ds.resize(n1, axis=0)
+            vals = [r.meta.get(col, "" if kind == "str" else -1) for r in new]
+            if kind == "str":
+                vals = [safe_text(v) for v in vals]
+            ds[n0:n1] = np.asarray(vals, dtype=object if kind == "str" else np.int64)
+        aus = f["meta/aus"]
+        aus.resize(n1, axis=0)
+        aus[n0:n1] = np.stack([r.aus for r in new])
         return len(new)
+
+    @staticmethod
+    def _merge_failures(f, fails: list[dict], cached: set[str]) -> None:
+        """Failures: the latest reason per key; a key that is now cached is no longer failed."""
+        fg = f["failures"]
+        old = dict(zip(_decode(fg["key"][:]), zip(_decode(fg["stage"][:]), _decode(fg["reason"][:]))))
+        for d in fails:
+            old[safe_text(d["key"])] = (d["stage"], d["reason"])
+        merged = {k: v for k, v in old.items() if k not in cached}
+        for j, col in enumerate(FAILURE_COLUMNS):
+            vals = list(merged) if col == "key" else [v[j - 1] for v in merged.values()]
+            fg[col].resize(len(vals), axis=0)
+            if vals:
+                fg[col][:] = np.asarray([safe_text(v) for v in vals], dtype=object)
 
     def close(self) -> None:
         try:
             self.commit()
-            stamp = self._stamp_path()
-            if not any(self.spool.dir.glob("*.npz")) and not any(self.spool.dir.glob("*.fail.json")):
-                stamp.unlink(missing_ok=True)
-                self.spool.cleanup_temp()
+            self.spool.close()
+            if not self.spool.pending():
+                self._stamp_path().unlink(missing_ok=True)
+                self.spool.cleanup()
         finally:
             self._lock.release()
 

@@ -17,6 +17,7 @@ needs them for the registration).
 from __future__ import annotations
 
 import threading
+import types
 from dataclasses import dataclass
 
 import numpy as np
@@ -133,6 +134,76 @@ def warp_to(bgr: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:
 
 _LOCAL = threading.local()
 
+#: MediaPipe modules that ``import mediapipe`` loads and the face mesh never uses: their import pulls in
+#: matplotlib.pyplot (0.3-0.6 s of every worker's start-up). They are loaded lazily instead.
+_DRAWING_MODULES = ("mediapipe.python.solutions.drawing_utils", "mediapipe.python.solutions.drawing_styles")
+
+
+class _DeferredModule(types.ModuleType):
+    """A module whose code runs the first time one of its attributes is asked for (its ``__spec__``
+    and file attributes exist from the start, so the import system does not run it)."""
+
+    def __getattr__(self, name):  # called only for attributes the module does not have yet
+        d = self.__dict__
+        if d.get("_mepipe_loaded"):
+            raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
+        d["_mepipe_loaded"] = True
+        self.__spec__.loader.exec_module(self)
+        return getattr(self, name)
+
+
+def face_mesh_module():
+    """``mediapipe.solutions.face_mesh``, imported without running MediaPipe's drawing utilities.
+
+    When MediaPipe is not imported yet, its drawing modules are registered as deferred modules
+    first: they stay importable and usable, and their code (which imports matplotlib.pyplot) runs
+    the first time one of their attributes is used, so ``mp.solutions.drawing_utils`` keeps
+    working for anyone who asks for it. Where the package's files are not where 0.10 keeps them,
+    MediaPipe is imported as usual."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    if "mediapipe" not in sys.modules:
+        spec = importlib.util.find_spec("mediapipe")  # locates the package without running it
+        base = Path(spec.origin).parent / "python" / "solutions" if spec and spec.origin else None
+        paths = [base / f"{n.rsplit('.', 1)[1]}.py" for n in _DRAWING_MODULES] if base else []
+        if paths and all(p.is_file() for p in paths):
+            for name, path in zip(_DRAWING_MODULES, paths):
+                mspec = importlib.util.spec_from_file_location(name, path)
+                module = _DeferredModule(name)
+                module.__spec__, module.__loader__, module.__file__ = mspec, mspec.loader, str(path)
+                module.__package__ = name.rsplit(".", 1)[0]
+                sys.modules[name] = module
+    import mediapipe as mp
+
+    for name in _DRAWING_MODULES:  # bind them on their package, as a normal import does
+        parent, child = name.rsplit(".", 1)
+        if name in sys.modules and child not in vars(sys.modules[parent]):
+            setattr(sys.modules[parent], child, sys.modules[name])
+    return mp.solutions.face_mesh
+
+
+_AT_FORK = threading.Event()
+#: set once this process has built a MediaPipe graph: a process forked after that aborts when it
+#: builds one of its own (TFLite's state does not survive the fork), so such a process must not fork
+_GRAPH_BUILT = threading.Event()
+
+
+def graph_built() -> bool:
+    """Whether this process has started a MediaPipe graph (and so may not fork workers)."""
+    return _GRAPH_BUILT.is_set()
+
+
+def _forget_meshes_in_forked_children() -> None:
+    """A forked worker inherits this thread's MediaPipe graphs but not their threads: it builds its
+    own (registered once, when a first graph is made)."""
+    import os
+
+    if not _AT_FORK.is_set() and hasattr(os, "register_at_fork"):
+        _AT_FORK.set()
+        os.register_at_fork(after_in_child=lambda: _LOCAL.__dict__.pop("meshes", None))
+
 
 def _face_mesh(min_conf: float, refine: bool):
     """One MediaPipe FaceMesh per thread and setting, reused for every sample. (A MediaPipe graph
@@ -141,6 +212,7 @@ def _face_mesh(min_conf: float, refine: bool):
     meshes = getattr(_LOCAL, "meshes", None)
     if meshes is None:
         meshes = _LOCAL.meshes = {}
+        _forget_meshes_in_forked_children()
     key = (round(float(min_conf), 3), bool(refine))
     if key not in meshes:
         meshes[key] = _QuietMesh(min_conf, refine)
@@ -166,9 +238,8 @@ class _QuietMesh:
         self.calls += 1
         with native_stderr_silenced():
             if self.mesh is None:
-                import mediapipe as mp
-
-                self.mesh = mp.solutions.face_mesh.FaceMesh(
+                _GRAPH_BUILT.set()
+                self.mesh = face_mesh_module().FaceMesh(
                     static_image_mode=True, max_num_faces=1, refine_landmarks=self.refine,
                     min_detection_confidence=self.min_conf)
             return self.mesh.process(rgb)
@@ -182,6 +253,10 @@ class Aligner:
 
         self.p = p = checked_section("align", params)
         self.template = template_points(p)
+
+    def warm(self) -> None:
+        """Import MediaPipe's face mesh now (no graph, so no MediaPipe thread, is started)."""
+        face_mesh_module()
 
     @property
     def fits_apex(self) -> bool:

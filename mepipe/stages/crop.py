@@ -96,6 +96,12 @@ class FaceCropper:
 
         self.p = checked_section("crop", params)
 
+    def warm(self) -> None:
+        """Load the dlib models this cropper uses now."""
+        _detector(self.p["detector"])
+        if self.p["box"] == "landmarks68":
+            _predictor()
+
     def detect(self, bgr: np.ndarray) -> CropResult:
         import cv2
         import dlib
