@@ -19,6 +19,7 @@ import struct
 import time
 import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -56,7 +57,7 @@ class Spool:
 
     def __init__(self, cache_path: Path):
         self.dir = spool_dir(Path(cache_path))
-        self._fh = None
+        self._fh: BinaryIO | None = None
         self._log: Path | None = None
 
     def _ensure(self):
@@ -65,11 +66,12 @@ class Spool:
     def logs(self) -> list[Path]:
         return sorted(self.dir.glob("log-*.bin")) if self.dir.is_dir() else []
 
-    def _append(self, header: dict, arrays: list[np.ndarray]) -> None:
+    def _append(self, header: dict, arrays: list[tuple[str, np.ndarray]]) -> None:
         if self._fh is None:
             self._ensure()
             self._log = self.dir / f"log-{time.time_ns():020d}-{os.getpid()}.bin"
             self._fh = open(self._log, "ab", buffering=0)
+        fh = self._fh
         specs, offset = [], 0
         for name, a in arrays:
             specs.append({"name": name, "dtype": a.dtype.str, "shape": list(a.shape), "offset": offset,
@@ -80,11 +82,11 @@ class Spool:
         crc = zlib.crc32(hb)
         views = []
         for _, a in arrays:
-            v = memoryview(a).cast("B")
+            v = memoryview(a.data).cast("B")  # the contiguous array's bytes, no copy
             crc = zlib.crc32(v, crc)
             views.append(v)
         try:
-            os.writev(self._fh.fileno(), [_PREFIX.pack(MAGIC, len(hb), offset, crc), hb, *views])
+            os.writev(fh.fileno(), [_PREFIX.pack(MAGIC, len(hb), offset, crc), hb, *views])
         except OSError as e:
             raise CacheError(f"cannot write to the spool {self._log}: {e}") from e
 

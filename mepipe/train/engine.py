@@ -100,7 +100,7 @@ def run_config(caches, cfg: TrainConfig, out=None, resume: bool = True, progress
     table, data, dropped = _finite_rows(table, data, cfg.drop_nonfinite)
     all_folds = make_folds(cfg.protocol, table, seed=cfg.seed, holdout_fraction=cfg.holdout_fraction or 0.2)
     if cfg.select == "val":
-        all_folds = add_validation(all_folds, table, cfg.val_fraction, cfg.seed)
+        all_folds = add_validation(all_folds, table, cfg.val_fraction or 0.2, cfg.seed)
     for f in all_folds:
         if not len(f.train):
             raise TrainError(f"fold {f.name} has no training sample")
