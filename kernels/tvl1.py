@@ -288,17 +288,68 @@ def _primal(gx, gy, ig, rc, a1, a2, d1, d2, l_t, theta):
 
 
 @njit(cache=True, nogil=True, fastmath=_FM, error_model="numpy", inline="always")
-def _dual(b1, b2, c1, c2, q11, q12, q21, q22, x, u1x, u2x, fr, taut):
-    """Dual step at column x of one row (flow row b, next row c, dual rows q)."""
+def _primal_row(y, ym, fy, I1wx, I1wy, igrad, rho_c, u1, u2, p11, p12, p21, p22, l_t, theta):
+    """Primal step on row ``y`` (``ym`` the row above, ``fy`` 0 on the first row, else 1): u1[y],
+    u2[y] updated in place; returns the row's sum of squared changes."""
+    w = u1.shape[1]
+    gxr = I1wx[y]
+    gyr = I1wy[y]
+    igr = igrad[y]
+    rcr = rho_c[y]
+    a1r = u1[y]
+    a2r = u2[y]
+    q11 = p11[y]
+    q12 = p12[y]
+    q21 = p21[y]
+    q22 = p22[y]
+    q12m = p12[ym]
+    q22m = p22[ym]
+    # x = 0 has no left neighbour in the divergence
+    d1 = q11[0] + q12[0] - fy * q12m[0]
+    d2 = q21[0] + q22[0] - fy * q22m[0]
+    n1, n2, err = _primal(gxr[0], gyr[0], igr[0], rcr[0], a1r[0], a2r[0], d1, d2, l_t, theta)
+    a1r[0] = n1
+    a2r[0] = n2
+    for x in range(1, w):
+        d1 = q11[x] - q11[x - 1] + q12[x] - fy * q12m[x]
+        d2 = q21[x] - q21[x - 1] + q22[x] - fy * q22m[x]
+        n1, n2, e = _primal(gxr[x], gyr[x], igr[x], rcr[x], a1r[x], a2r[x], d1, d2, l_t, theta)
+        err += e
+        a1r[x] = n1
+        a2r[x] = n2
+    return err
+
+
+@njit(cache=True, nogil=True, fastmath=_FM, error_model="numpy", inline="always")
+def _dual(u1x, u1y, u2x, u2y, q11, q12, q21, q22, x, taut):
+    """Dual step at column x of one row of p, given the forward differences of u there."""
     one = np.float32(1.0)
-    u1y = fr * (c1[x] - b1[x])
-    u2y = fr * (c2[x] - b2[x])
     i1 = one / (one + taut * np.sqrt(u1x * u1x + u1y * u1y))
     i2 = one / (one + taut * np.sqrt(u2x * u2x + u2y * u2y))
     q11[x] = (q11[x] + taut * u1x) * i1
     q12[x] = (q12[x] + taut * u1y) * i1
     q21[x] = (q21[x] + taut * u2x) * i2
     q22[x] = (q22[x] + taut * u2y) * i2
+
+
+@njit(cache=True, nogil=True, fastmath=_FM, error_model="numpy", inline="always")
+def _dual_row(r, rn, fr, u1, u2, p11, p12, p21, p22, taut):
+    """Dual step on row ``r`` of p (``rn`` the row below, ``fr`` 0 on the last row, else 1)."""
+    w = u1.shape[1]
+    b1 = u1[r]
+    b2 = u2[r]
+    c1 = u1[rn]
+    c2 = u2[rn]
+    q11 = p11[r]
+    q12 = p12[r]
+    q21 = p21[r]
+    q22 = p22[r]
+    for x in range(w - 1):
+        _dual(b1[x + 1] - b1[x], fr * (c1[x] - b1[x]), b2[x + 1] - b2[x], fr * (c2[x] - b2[x]),
+              q11, q12, q21, q22, x, taut)
+    # the last column has no right neighbour: zero x-derivative
+    x = w - 1
+    _dual(np.float32(0.0), fr * (c1[x] - b1[x]), np.float32(0.0), fr * (c2[x] - b2[x]), q11, q12, q21, q22, x, taut)
 
 
 @njit(cache=True, nogil=True, fastmath=_FM, error_model="numpy")
@@ -309,58 +360,22 @@ def tvl1_iteration(I1wx, I1wy, igrad, rho_c, u1, u2, p11, p12, p21, p22, l_t, th
     (``igrad`` holds ``1 / |∇I1w|²``); u <- v + θ div(p); p <- (p + τ/θ ∇u) / (1 + τ/θ |∇u|),
     with forward differences for ∇ (zero on the last column/row) and backward differences for
     div (its negative adjoint). Rows are processed in one sweep: the dual update of row y-1
-    follows the primal update of row y (it needs the new u of rows y-1 and y). Loops run on 1-D
-    row views so that LLVM vectorises them.
+    follows the primal update of row y (it needs the new u of rows y-1 and y), so each row of the
+    ten planes is read from memory about once per iteration. Loops run on 1-D row views.
+
+    The first and last rows are peeled off the sweep so that its body has no branch: written with
+    ``if y > 0`` / ``if y < h`` inside the row loop (as before), the same row loops ran about 4x
+    slower (6.4 against 1.5 ns per pixel at 256², measured), as if LLVM's vectorised loop versions
+    were not taken.
     """
-    h, w = u1.shape
-    err = np.float32(0.0)
+    h = u1.shape[0]
     one = np.float32(1.0)
     zero = np.float32(0.0)
-    for y in range(h + 1):
-        if y < h:
-            ym = max(y - 1, 0)
-            fy = one if y > 0 else zero
-            gxr = I1wx[y]
-            gyr = I1wy[y]
-            igr = igrad[y]
-            rcr = rho_c[y]
-            a1r = u1[y]
-            a2r = u2[y]
-            q11 = p11[y]
-            q12 = p12[y]
-            q21 = p21[y]
-            q22 = p22[y]
-            q12m = p12[ym]
-            q22m = p22[ym]
-            # x = 0 has no left neighbour in the divergence
-            d1 = q11[0] + q12[0] - fy * q12m[0]
-            d2 = q21[0] + q22[0] - fy * q22m[0]
-            n1, n2, e = _primal(gxr[0], gyr[0], igr[0], rcr[0], a1r[0], a2r[0], d1, d2, l_t, theta)
-            err += e
-            a1r[0] = n1
-            a2r[0] = n2
-            for x in range(1, w):
-                d1 = q11[x] - q11[x - 1] + q12[x] - fy * q12m[x]
-                d2 = q21[x] - q21[x - 1] + q22[x] - fy * q22m[x]
-                n1, n2, e = _primal(gxr[x], gyr[x], igr[x], rcr[x], a1r[x], a2r[x], d1, d2, l_t, theta)
-                err += e
-                a1r[x] = n1
-                a2r[x] = n2
-        if y > 0:
-            r = y - 1
-            rn = min(r + 1, h - 1)
-            fr = one if r < h - 1 else zero
-            b1 = u1[r]
-            b2 = u2[r]
-            c1 = u1[rn]
-            c2 = u2[rn]
-            q11 = p11[r]
-            q12 = p12[r]
-            q21 = p21[r]
-            q22 = p22[r]
-            for x in range(w - 1):
-                _dual(b1, b2, c1, c2, q11, q12, q21, q22, x, b1[x + 1] - b1[x], b2[x + 1] - b2[x], fr, taut)
-            _dual(b1, b2, c1, c2, q11, q12, q21, q22, w - 1, zero, zero, fr, taut)
+    err = _primal_row(0, 0, zero, I1wx, I1wy, igrad, rho_c, u1, u2, p11, p12, p21, p22, l_t, theta)
+    for y in range(1, h):
+        err += _primal_row(y, y - 1, one, I1wx, I1wy, igrad, rho_c, u1, u2, p11, p12, p21, p22, l_t, theta)
+        _dual_row(y - 1, y, one, u1, u2, p11, p12, p21, p22, taut)
+    _dual_row(h - 1, h - 1, zero, u1, u2, p11, p12, p21, p22, taut)
     return err
 
 
