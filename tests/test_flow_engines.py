@@ -145,10 +145,41 @@ def test_median_filter_matches_opencv(ksize):
     col, med = median_network(ksize)
     rng = np.random.default_rng(ksize)
     for img in (rng.standard_normal((23, 31)).astype(np.float32),
-                rng.integers(0, 3, (17, 12)).astype(np.float32)):  # many ties
+                rng.integers(0, 3, (17, 12)).astype(np.float32),  # many ties
+                rng.standard_normal((4, 3)).astype(np.float32),  # smaller than the window
+                rng.standard_normal((70, 129)).astype(np.float32)):
         out = img.copy()
         median_filter(out, ksize, col, med)
         np.testing.assert_array_equal(out, cv2.medianBlur(img, ksize))
+
+
+@pytest.mark.parametrize("ksize", [3, 5, 7])
+def test_median_filter_matches_sorting(ksize):
+    """Every size, including those without a straight-line kernel (7: the networks on whole rows),
+    against the median of each replicated-border window sorted by numpy (cv2 has no float 7x7)."""
+    from mepipe.kernels.tvl1 import median_filter, median_network
+
+    col, med = median_network(ksize)
+    rng = np.random.default_rng(10 + ksize)
+    r = ksize // 2
+    for img in (rng.standard_normal((19, 26)).astype(np.float32), rng.integers(0, 4, (9, 40)).astype(np.float32)):
+        win = np.lib.stride_tricks.sliding_window_view(np.pad(img, r, mode="edge"), (ksize, ksize))
+        want = np.sort(win.reshape(img.shape + (-1,)), axis=-1)[..., ksize * ksize // 2]
+        out = img.copy()
+        median_filter(out, ksize, col, med)
+        np.testing.assert_array_equal(out, want)
+
+
+def test_median_straight_line_kernels_are_current():
+    """The pasted straight-line median kernels are the output of median_source for the current
+    networks (regenerate them with median_source if median_network changes)."""
+    import inspect
+
+    from mepipe.kernels import tvl1
+
+    src = inspect.getsource(tvl1)
+    for ksize in (3, 5):
+        assert tvl1.median_source(ksize) in src, ksize
 
 
 def test_pyramid_sizes_stop_under_16():
