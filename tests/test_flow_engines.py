@@ -272,3 +272,61 @@ def test_fused_iteration_equals_whole_plane_reference(shape):
         assert abs(err - ref_err) <= 1e-4 * ref_err, (err, ref_err)
         for got, want in zip(planes[4:], ref[4:]):
             np.testing.assert_allclose(got, want, rtol=0, atol=2e-5)
+
+
+def _bicubic_reference(img, fx, fy):
+    """Keys (a = -0.75) bicubic of ``img`` at float64 coordinates, each tap clamped to the image."""
+    h, w = img.shape
+    a = -0.75
+
+    def weights(t):
+        d = np.stack([t + 1, t, 1 - t, 2 - t])  # distances to the taps at -1, 0, 1, 2
+        near = ((a + 2) * d - (a + 3)) * d * d + 1
+        far = ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
+        return np.where(d <= 1, near, far)
+
+    fx = np.clip(fx, -2, w + 1)
+    fy = np.clip(fy, -2, h + 1)
+    ix, iy = np.floor(fx).astype(int), np.floor(fy).astype(int)
+    wx, wy = weights(fx - ix), weights(fy - iy)
+    out = np.zeros(fx.shape)
+    for j in range(4):
+        yy = np.clip(iy - 1 + j, 0, h - 1)
+        for i in range(4):
+            out += wy[j] * wx[i] * img[yy, np.clip(ix - 1 + i, 0, w - 1)]
+    return out
+
+
+def test_warp_linearise_equals_bicubic_reference():
+    """The padded, three-loop warp is the bicubic warp with clamped taps of the image and its
+    gradient, then the linearisation, including coordinates far outside the image."""
+    from mepipe.kernels import tvl1 as K
+
+    rng = np.random.default_rng(5)
+    h, w = 37, 53
+    I1 = (rng.random((h, w)) * 255).astype(np.float32)
+    I0 = (rng.random((h, w)) * 255).astype(np.float32)
+    u1 = (3 * rng.standard_normal((h, w))).astype(np.float32)
+    u2 = (3 * rng.standard_normal((h, w))).astype(np.float32)
+    u1[:3] = 40.0  # far past the right border
+    u2[:, :2] = -1e6  # far above the image
+    u1[-1, -5:] = -0.5  # exactly between two pixels... of the last row
+    I1x, I1y = np.empty_like(I1), np.empty_like(I1)
+    K.centered_gradient(I1, I1x, I1y)
+    padded = []
+    for img in (I1, I1x, I1y):
+        p = np.empty((h + K.PAD_LO + K.PAD_HI, w + K.PAD_LO + K.PAD_HI), np.float32)
+        K.pad_replicate(img, p)
+        padded.append(p)
+    out = [np.empty_like(I1) for _ in range(4)]
+    K.warp_linearise(*padded, I0, u1, u2, *out, np.empty((9, w), np.float32), np.empty(w, np.uint64))
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    fx, fy = xx + u1.astype(np.float64), yy + u2.astype(np.float64)
+    warped = [_bicubic_reference(img.astype(np.float64), fx, fy) for img in (I1, I1x, I1y)]
+    np.testing.assert_allclose(out[0], warped[1], rtol=0, atol=2e-3)  # gradients up to ~127 grey levels/px
+    np.testing.assert_allclose(out[1], warped[2], rtol=0, atol=2e-3)
+    g2 = warped[1] ** 2 + warped[2] ** 2
+    ok = g2 > 1.0
+    np.testing.assert_allclose(out[2][ok], 1.0 / g2[ok], rtol=1e-3)
+    rho = warped[0] - warped[1] * u1 - warped[2] * u2 - I0
+    np.testing.assert_allclose(out[3], rho, rtol=1e-5, atol=0.05)
