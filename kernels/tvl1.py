@@ -197,8 +197,11 @@ def warp_linearise(P, Px, Py, I0, u1, u2, I1wx, I1wy, igrad, rho_c, wts, base):
             q5[x] = wy1
             q6[x] = wy2
             q7[x] = wy3
-            # top-left tap (ix - 1, iy - 1) in padded coordinates
-            base[x] = (np.uint64(np.int64(fyf) + (PAD_LO - 1)) * st + np.uint64(np.int64(fxf) + (PAD_LO - 1)))
+            # top-left tap (ix - 1, iy - 1) in padded coordinates; the integer clamp keeps the reads
+            # inside the padded image even for a NaN flow (whose float clamp is not guaranteed)
+            ix = min(max(np.int64(fxf), -2), w + 1)
+            iy = min(max(np.int64(fyf), -2), h + 1)
+            base[x] = np.uint64(iy + (PAD_LO - 1)) * st + np.uint64(ix + (PAD_LO - 1))
         oxr = I1wx[y]
         oyr = I1wy[y]
         for x in range(w):
