@@ -87,16 +87,22 @@ def resize_into(src, out, scale):
 
 @njit(cache=True, nogil=True, fastmath=_FM, error_model="numpy")
 def centered_gradient(src, dx, dy):
-    """Half central differences (``0.5 (I(x+1) - I(x-1))``) with the border replicated."""
+    """Half central differences (``0.5 (I(x+1) - I(x-1))``) with the border replicated. The first
+    and last columns are done apart, so that the row loop has no branch and vectorises."""
     h, w = src.shape
+    half = np.float32(0.5)
     for y in range(h):
-        ym = y - 1 if y > 0 else 0
-        yp = y + 1 if y < h - 1 else h - 1
+        r = src[y]
+        rm = src[max(y - 1, 0)]
+        rp = src[min(y + 1, h - 1)]
+        ox = dx[y]
+        oy = dy[y]
+        for x in range(1, w - 1):
+            ox[x] = half * (r[x + 1] - r[x - 1])
+        ox[0] = half * (r[min(1, w - 1)] - r[0])
+        ox[w - 1] = half * (r[w - 1] - r[max(w - 2, 0)])
         for x in range(w):
-            xm = x - 1 if x > 0 else 0
-            xp = x + 1 if x < w - 1 else w - 1
-            dx[y, x] = 0.5 * (src[y, xp] - src[y, xm])
-            dy[y, x] = 0.5 * (src[yp, x] - src[ym, x])
+            oy[x] = half * (rp[x] - rm[x])
 
 
 @njit(cache=True, nogil=True, fastmath=_FM, error_model="numpy", inline="always")
