@@ -972,6 +972,15 @@ def solve_level(I0, I1, u1, u2, tau, lam, theta, warps, epsilon, inner, outer, m
     return iters
 
 
+@njit(cache=True, nogil=True)
+def pair_work_size(hs, ws, median):
+    """float32 elements of the workspace :func:`tvl1_pair_into` needs for these pyramid levels."""
+    npix = 0
+    for s in range(hs.shape[0]):
+        npix += hs[s] * ws[s]
+    return 2 * npix + 4 * hs[0] * ws[0] + level_work_size(hs[0], ws[0], median)
+
+
 @njit(cache=True, nogil=True, fastmath=_FM, error_model="numpy")
 def tvl1_pair(prev, nxt, hs, ws, tau, lam, theta, warps, epsilon, inner, outer, median, col_net, med_net,
               out):
@@ -979,21 +988,30 @@ def tvl1_pair(prev, nxt, hs, ws, tau, lam, theta, warps, epsilon, inner, outer, 
 
     ``hs``/``ws`` are the pyramid level sizes, finest first (see ``pyramid_sizes``); ``col_net`` and
     ``med_net`` the comparator networks of ``median_network(median)`` (unused when ``median <= 1``).
-    Returns the total number of primal-dual iterations.
+    Returns the total number of primal-dual iterations. Allocates the workspace of
+    :func:`tvl1_pair_into`; callers running many pairs keep one and call that instead.
+    """
+    work = np.empty(pair_work_size(hs, ws, median), dtype=np.float32)
+    base = np.empty(ws[0], dtype=np.uint64)
+    return tvl1_pair_into(prev, nxt, hs, ws, tau, lam, theta, warps, epsilon, inner, outer, median, col_net,
+                          med_net, out, work, base)
 
-    All planes come from one allocation per pair (views of a flat buffer, reused level after
-    level and by every median filter call); the pyramid and the flows live there too. Allocated
-    plane by plane, planes of 128 KiB and more came from mmap and went back at every free: at 256²
-    that cost 12-15 % of the time (10.8-11.3 against 9.4-9.8 ms per pair, measured in separate
-    processes).
+
+@njit(cache=True, nogil=True, fastmath=_FM, error_model="numpy")
+def tvl1_pair_into(prev, nxt, hs, ws, tau, lam, theta, warps, epsilon, inner, outer, median, col_net,
+                   med_net, out, work, base):
+    """:func:`tvl1_pair` in a given workspace: ``work`` flat float32 of at least
+    :func:`pair_work_size` elements, ``base`` uint64 of at least W (their contents do not matter:
+    everything is written before it is read, so the result does not depend on them).
+
+    Every plane is a view of ``work``: the pyramid, the flows, the level planes (reused level after
+    level) and the median filter's scratch (reused by every call). Allocated plane by plane, planes
+    of 128 KiB and more came from mmap and went back to the system at every free; even one
+    allocation per pair can cost up to 4 ms of page faults at 256² (measured in a process whose
+    allocator had seen other work), where the whole pair takes 8.5.
     """
     n = hs.shape[0]
-    npix = 0
-    for s in range(n):
-        npix += hs[s] * ws[s]
     h0, w0 = hs[0], ws[0]
-    work = np.empty(2 * npix + 4 * h0 * w0 + level_work_size(h0, w0, median), dtype=np.float32)
-    base = np.empty(w0, dtype=np.uint64)
     I0s = []
     I1s = []
     off = 0
@@ -1037,14 +1055,24 @@ def tvl1_pair(prev, nxt, hs, ws, tau, lam, theta, warps, epsilon, inner, outer, 
 
 @njit(cache=True, nogil=True, parallel=True)
 def tvl1_batch(prev, nxt, hs, ws, tau, lam, theta, warps, epsilon, inner, outer, median, col_net, med_net,
-               out):
+               out, workspaces=0):
     """:func:`tvl1_pair` on every pair of ``prev``/``nxt`` (B, H, W) into ``out`` (B, 2, H, W),
-    pairs spread over the Numba threads. Returns the iterations per pair (B,)."""
+    pairs spread over the Numba threads. Returns the iterations per pair (B,).
+
+    ``workspaces``: how many workspaces to allocate (pass the number of Numba threads; 0 = one per
+    pair). The pairs are dealt round-robin to that many parallel tasks, each reusing its workspace
+    (``numba.get_num_threads()`` cannot be read here: it would keep the function out of the cache).
+    """
     b = prev.shape[0]
     iters = np.zeros(b, dtype=np.int64)
-    for i in prange(b):
-        iters[i] = tvl1_pair(prev[i], nxt[i], hs, ws, tau, lam, theta, warps, epsilon, inner, outer,
-                             median, col_net, med_net, out[i])
+    nt = b if workspaces <= 0 else min(workspaces, b)
+    size = pair_work_size(hs, ws, median)
+    for t in prange(nt):
+        work = np.empty(size, dtype=np.float32)
+        base = np.empty(ws[0], dtype=np.uint64)
+        for i in range(t, b, nt):
+            iters[i] = tvl1_pair_into(prev[i], nxt[i], hs, ws, tau, lam, theta, warps, epsilon, inner, outer,
+                                      median, col_net, med_net, out[i], work, base)
     return iters
 
 

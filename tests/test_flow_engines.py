@@ -330,3 +330,26 @@ def test_warp_linearise_equals_bicubic_reference():
     np.testing.assert_allclose(out[2][ok], 1.0 / g2[ok], rtol=1e-3)
     rho = warped[0] - warped[1] * u1 - warped[2] * u2 - I0
     np.testing.assert_allclose(out[3], rho, rtol=1e-5, atol=0.05)
+
+
+def test_workspace_contents_do_not_change_the_flow(pairs):
+    """tvl1_pair_into writes every workspace value before reading it: a workspace full of NaN, or
+    one left over from another pair and another size, gives the flow of a fresh tvl1_pair bit for
+    bit (compute() keeps one workspace per thread between calls)."""
+    from mepipe.kernels import tvl1 as K
+
+    eng = get_engine("numba", **get_preset("micro"))
+    a, b = pairs["prev"][0], pairs["next"][0]
+    args = eng._args(*a.shape)
+    want = np.empty((2,) + a.shape, np.float32)
+    K.tvl1_pair(a, b, *args, want)
+    small = eng._args(40, 40)
+    work = np.full(max(K.pair_work_size(args[0], args[1], args[9]), K.pair_work_size(small[0], small[1], small[9])),
+                   np.nan, np.float32)
+    base = np.full(SIZE, np.iinfo(np.uint64).max, np.uint64)
+    for _ in range(2):
+        got = np.full_like(want, np.nan)
+        K.tvl1_pair_into(a, b, *args, got, work, base)
+        np.testing.assert_array_equal(got, want)
+        K.tvl1_pair_into(a[:40, :40].copy(), b[:40, :40].copy(), *small, np.empty((2, 40, 40), np.float32), work, base)
+    assert np.array_equal(eng.compute(a, b), want) and np.array_equal(eng.compute(a, b), want)
