@@ -20,8 +20,11 @@ Differences from OpenCV, all on the side of accuracy: warps use exact float coor
 image), and the flow is rescaled by the actual size ratio between levels.
 
 All functions work on one pair in one thread; :func:`tvl1_batch` spreads pairs over the Numba
-threads (``prange`` over pairs). They release the GIL (``nogil``), so Python threads (``--backend
-threading``) can run them at the same time.
+threads (``prange`` over tasks that each take every T-th pair). They release the GIL
+(``nogil``), so Python threads (``--backend threading``) can run them at the same time. The
+planes of a pair are views of one workspace (:func:`tvl1_pair_into`), so that a caller running
+many pairs allocates nothing per pair. Speed notes (measured, per kernel) are in the docstrings
+and in docs/performance.md ("Kernel rewrite").
 """
 from __future__ import annotations
 
