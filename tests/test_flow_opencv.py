@@ -62,3 +62,21 @@ def test_recipe_preset_wins_over_listed_defaults():
     assert get_engine("opencv", preset="micro", warps=3).params["warps"] == 3
     with pytest.raises(ValueError, match="unknown flow preset"):
         engine_from_recipe({"preset": "turbo"})
+
+
+def test_every_engine_is_a_flow_engine_with_the_same_checks():
+    from mepipe.stages.flow import FlowEngine, get_engine, list_engines
+
+    for name in list_engines():
+        e = get_engine(name, threads=1, device="cpu")  # each accepts the others' options: one recipe fits all
+        assert isinstance(e, FlowEngine) and e.name == name
+        with pytest.raises(ValueError, match=f"unknown TV-L1 parameters for the {name} engine: warpz"):
+            get_engine(name, warpz=3)
+        with pytest.raises(ValueError, match=f"{name} engine: TV-L1 parameter tau must be a positive number"):
+            get_engine(name, tau=-1)
+        with pytest.raises(ValueError, match="flow frames differ in size"):
+            e.compute(np.zeros((8, 8), np.uint8), np.zeros((8, 9), np.uint8))
+        assert e.compute_batch(np.zeros((0, 8, 8), np.uint8), np.zeros((0, 8, 8), np.uint8)).shape == (0, 2, 8, 8)
+    assert get_engine("opencv", gamma=0.5).params["gamma"] == 0.5  # OpenCV's illumination term: its own
+    with pytest.raises(ValueError, match="gamma .* must be 0 for the numba and torch engines"):
+        get_engine("numba", gamma=0.5)

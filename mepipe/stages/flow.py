@@ -6,6 +6,7 @@ Engines: ``opencv`` (the reference), ``numba`` and ``torch`` (registered by thei
 """
 from __future__ import annotations
 
+import abc
 import importlib
 from typing import Callable
 
@@ -107,21 +108,104 @@ def engine_from_recipe(flow_section: dict | None):
     return get_engine(name, **flow)
 
 
-def _check_pair(prev: np.ndarray, nxt: np.ndarray):
-    if prev.ndim != 2 or nxt.ndim != 2:
-        raise ValueError(f"flow needs two grey (H, W) frames, got shapes {prev.shape} and {nxt.shape}")
+def check_params(p: dict, name: str) -> None:
+    """Raise ``ValueError`` naming engine ``name`` for TV-L1 parameters no engine can use."""
+    for key in ("tau", "lambda", "theta", "epsilon"):
+        if not np.isfinite(float(p[key])) or float(p[key]) <= 0:
+            raise ValueError(f"{name} engine: TV-L1 parameter {key} must be a positive number, got {p[key]!r}")
+    if not 0 < float(p["scaleStep"]) < 1:
+        raise ValueError(f"{name} engine: TV-L1 parameter scaleStep must be in (0, 1), got {p['scaleStep']!r}")
+    for key in ("nscales", "warps", "innerIterations", "outerIterations"):
+        if int(p[key]) != p[key] or int(p[key]) < 1:
+            raise ValueError(f"{name} engine: TV-L1 parameter {key} must be an integer >= 1, got {p[key]!r}")
+    m = int(p["medianFiltering"])
+    if m != p["medianFiltering"] or m < 0 or (m > 1 and (m % 2 == 0 or m > 9)):
+        raise ValueError(f"{name} engine: TV-L1 parameter medianFiltering must be 0/1 (off) or odd 3..9, got "
+                         f"{p['medianFiltering']!r}")
+    if not np.isfinite(float(p["gamma"])) or float(p["gamma"]) < 0:
+        raise ValueError(f"{name} engine: TV-L1 parameter gamma must be a number >= 0, got {p['gamma']!r}")
+
+
+def check_batch(prev: np.ndarray, nxt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Validate a batch of grey uint8 pairs ``(B, H, W)``; returns C-contiguous arrays."""
+    prev, nxt = np.asarray(prev), np.asarray(nxt)
+    if prev.ndim != 3 or nxt.ndim != 3:
+        raise ValueError(f"compute_batch needs (B, H, W) grey frames, got shapes {prev.shape} and {nxt.shape}")
     if prev.shape != nxt.shape:
         raise ValueError(f"flow frames differ in size: {prev.shape} vs {nxt.shape}")
+    if prev.dtype != np.uint8 or nxt.dtype != np.uint8:
+        raise ValueError(f"flow frames must be uint8 grey images, got {prev.dtype} and {nxt.dtype}")
+    if prev.shape[1] < 2 or prev.shape[2] < 2:
+        raise ValueError(f"flow frames must be at least 2x2 pixels, got {prev.shape[1:]}")
+    return np.ascontiguousarray(prev), np.ascontiguousarray(nxt)
 
 
-class OpenCVTVL1:
-    """Reference engine: ``cv2.optflow.DualTVL1OpticalFlow``."""
+def check_pair(prev: np.ndarray, nxt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Validate one grey uint8 pair ``(H, W)``."""
+    prev, nxt = np.asarray(prev), np.asarray(nxt)
+    if prev.ndim != 2 or nxt.ndim != 2:
+        raise ValueError(f"flow needs two grey (H, W) frames, got shapes {prev.shape} and {nxt.shape}")
+    a, b = check_batch(prev[None], nxt[None])
+    return a[0], b[0]
+
+
+#: engine options besides the TV-L1 parameters; every engine accepts the others' so one recipe fits all
+ENGINE_OPTIONS = ("threads", "device")
+
+
+class FlowEngine(abc.ABC):
+    """What every flow engine is: ``FlowEngine(**params)`` with TV-L1 parameters under OpenCV's
+    names (completed with OpenCV's defaults, unknown keys refused, values checked by
+    :func:`check_params` and the engine's :meth:`check`), ``.params``, ``.options`` (its own
+    :data:`ENGINE_OPTIONS`), ``.compute(prev, next) -> (2, H, W)`` and ``.compute_batch(prev, next)
+    -> (B, 2, H, W)`` on grey uint8 frames (checked by :func:`check_pair` / :func:`check_batch`).
+    Subclasses implement :meth:`_compute` (and :meth:`_compute_batch` where a batch is faster)."""
+
+    name = "flow"
+    #: which of ENGINE_OPTIONS this engine uses
+    OPTIONS: tuple[str, ...] = ()
+
+    def __init__(self, **params):
+        self.params, extra = tvl1_params(params)
+        self.options = {k: extra.pop(k) for k in ENGINE_OPTIONS if k in extra if k in self.OPTIONS}
+        for k in ENGINE_OPTIONS:
+            extra.pop(k, None)
+        if extra:
+            raise ValueError(f"unknown TV-L1 parameters for the {self.name} engine: {', '.join(sorted(extra))}")
+        check_params(self.params, self.name)
+        self.check(self.params)
+        self.last_iterations = None
+
+    def check(self, params: dict) -> None:
+        """Engine-specific limits of the TV-L1 parameters (raise ``ValueError``)."""
+
+    def compute(self, prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
+        """Flow ``(2, H, W)`` float32 from ``prev`` to ``nxt`` (grey uint8, same size)."""
+        return self._compute(*check_pair(prev, nxt))
+
+    def compute_batch(self, prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
+        """Flows ``(B, 2, H, W)`` float32 for grey uint8 ``(B, H, W)`` pairs."""
+        prev, nxt = check_batch(prev, nxt)
+        if prev.shape[0] == 0:
+            return np.empty((0, 2) + prev.shape[1:], dtype=np.float32)
+        return self._compute_batch(prev, nxt)
+
+    @abc.abstractmethod
+    def _compute(self, prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
+        """Flow of one checked pair."""
+
+    def _compute_batch(self, prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
+        return np.stack([self._compute(a, b) for a, b in zip(prev, nxt)])
+
+
+class OpenCVTVL1(FlowEngine):
+    """Reference engine: ``cv2.optflow.DualTVL1OpticalFlow`` (every OpenCV parameter, gamma and
+    useInitialFlow included)."""
 
     name = "opencv"
 
     def __init__(self, **params):
-        self.params, extra = tvl1_params(params)
-        self.extra = extra  # engine options of other engines (ignored here)
+        super().__init__(**params)
         self._algo = None
 
     def _get(self):
@@ -145,13 +229,9 @@ class OpenCVTVL1:
             )
         return self._algo
 
-    def compute(self, prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
-        _check_pair(prev, nxt)
-        f = self._get().calc(np.ascontiguousarray(prev), np.ascontiguousarray(nxt), None)
+    def _compute(self, prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
+        f = self._get().calc(prev, nxt, None)
         return np.ascontiguousarray(f.transpose(2, 0, 1), dtype=np.float32)
-
-    def compute_batch(self, prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
-        return np.stack([self.compute(a, b) for a, b in zip(prev, nxt)])
 
 
 register_engine("opencv", OpenCVTVL1)

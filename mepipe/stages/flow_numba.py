@@ -9,25 +9,18 @@ import threading
 
 import numpy as np
 
-from .flow import PRESETS, get_preset, list_presets, register_engine, tvl1_params  # noqa: F401 (re-exported)
+from .flow import (PRESETS, FlowEngine, check_batch, check_pair, get_preset, list_presets,  # noqa: F401 (re-exported)
+                   register_engine, tvl1_params)
 
-def validate_params(p: dict) -> None:
-    """Raise ``ValueError`` for TV-L1 parameters the Numba/torch engines cannot use."""
-    for key in ("tau", "lambda", "theta", "epsilon", "scaleStep"):
-        if not np.isfinite(float(p[key])) or float(p[key]) <= 0:
-            raise ValueError(f"TV-L1 parameter {key} must be a positive number, got {p[key]!r}")
-    if not 0 < float(p["scaleStep"]) < 1:
-        raise ValueError(f"TV-L1 parameter scaleStep must be in (0, 1), got {p['scaleStep']!r}")
-    for key in ("nscales", "warps", "innerIterations", "outerIterations"):
-        if int(p[key]) != p[key] or int(p[key]) < 1:
-            raise ValueError(f"TV-L1 parameter {key} must be an integer >= 1, got {p[key]!r}")
-    m = int(p["medianFiltering"])
-    if m != p["medianFiltering"] or m < 0 or (m > 1 and (m % 2 == 0 or m > 9)):
-        raise ValueError(f"TV-L1 parameter medianFiltering must be 0/1 (off) or odd 3..9, got {p['medianFiltering']!r}")
+def check_numba_params(p: dict, name: str) -> None:
+    """The limits of the numba and torch engines (OpenCV's illumination term and initial flow are
+    not implemented there)."""
     if float(p["gamma"]) != 0.0:
-        raise ValueError("TV-L1 parameter gamma (illumination term) must be 0 for the numba and torch engines")
+        raise ValueError(f"{name} engine: TV-L1 parameter gamma (illumination term) must be 0 for the numba and "
+                         f"torch engines")
     if bool(p["useInitialFlow"]):
-        raise ValueError("useInitialFlow is not available in the numba and torch engines (compute() takes no initial flow)")
+        raise ValueError(f"{name} engine: useInitialFlow is not available in the numba and torch engines "
+                         f"(compute() takes no initial flow)")
 
 
 #: per thread: the last (key, work, base) used by ``NumbaTVL1.compute`` (see ``_workspace``)
@@ -52,30 +45,7 @@ def _workspace(hs: np.ndarray, ws: np.ndarray, median: int):
     return cached[1], cached[2]
 
 
-def check_batch(prev: np.ndarray, nxt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Validate a batch of grey uint8 pairs ``(B, H, W)``; returns C-contiguous arrays."""
-    prev, nxt = np.asarray(prev), np.asarray(nxt)
-    if prev.ndim != 3 or nxt.ndim != 3:
-        raise ValueError(f"compute_batch needs (B, H, W) grey frames, got shapes {prev.shape} and {nxt.shape}")
-    if prev.shape != nxt.shape:
-        raise ValueError(f"flow frames differ in size: {prev.shape} vs {nxt.shape}")
-    if prev.dtype != np.uint8 or nxt.dtype != np.uint8:
-        raise ValueError(f"flow frames must be uint8 grey images, got {prev.dtype} and {nxt.dtype}")
-    if prev.shape[1] < 2 or prev.shape[2] < 2:
-        raise ValueError(f"flow frames must be at least 2x2 pixels, got {prev.shape[1:]}")
-    return np.ascontiguousarray(prev), np.ascontiguousarray(nxt)
-
-
-def check_pair(prev: np.ndarray, nxt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Validate one grey uint8 pair ``(H, W)``."""
-    prev, nxt = np.asarray(prev), np.asarray(nxt)
-    if prev.ndim != 2 or nxt.ndim != 2:
-        raise ValueError(f"flow needs two grey (H, W) frames, got shapes {prev.shape} and {nxt.shape}")
-    a, b = check_batch(prev[None], nxt[None])
-    return a[0], b[0]
-
-
-class NumbaTVL1:
+class NumbaTVL1(FlowEngine):
     """Dual TV-L1 flow in Numba (float32, one pair per thread).
 
     ``compute`` runs one pair on the calling thread; ``compute_batch`` spreads pairs over
@@ -84,17 +54,17 @@ class NumbaTVL1:
     """
 
     name = "numba"
+    OPTIONS = ("threads",)
 
-    def __init__(self, threads: int | None = None, **params):
-        self.params, extra = tvl1_params(params)
-        extra.pop("device", None)  # the torch engine's option, accepted so one recipe fits both
-        if extra:
-            raise ValueError(f"unknown TV-L1 parameters for the numba engine: {', '.join(sorted(extra))}")
-        validate_params(self.params)
+    def __init__(self, **params):
+        super().__init__(**params)
+        threads = self.options.get("threads")
         if threads is not None and int(threads) < 1:
             raise ValueError(f"threads must be >= 1, got {threads!r}")
         self.threads = None if threads is None else int(threads)
-        self.last_iterations = None
+
+    def check(self, params: dict) -> None:
+        check_numba_params(params, self.name)
 
     def _args(self, h: int, w: int):
         from mepipe.kernels import tvl1 as K
@@ -109,28 +79,24 @@ class NumbaTVL1:
         return (hs, ws, float(p["tau"]), float(p["lambda"]), float(p["theta"]), int(p["warps"]),
                 float(p["epsilon"]), int(p["innerIterations"]), int(p["outerIterations"]), m, col, med)
 
-    def compute(self, prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
-        """Flow ``(2, H, W)`` float32 from ``prev`` to ``nxt`` (grey uint8, same size), one thread."""
+    def _compute(self, prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
+        """One pair on the calling thread."""
         from mepipe.kernels import tvl1 as K
 
-        prev, nxt = check_pair(prev, nxt)
         out = np.empty((2,) + prev.shape, dtype=np.float32)
         args = self._args(*prev.shape)
         work, base = _workspace(args[0], args[1], args[9])
         self.last_iterations = int(K.tvl1_pair_into(prev, nxt, *args, out, work, base))
         return out
 
-    def compute_batch(self, prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
-        """Flows ``(B, 2, H, W)`` float32 for grey uint8 ``(B, H, W)`` pairs, pairs spread over threads."""
+    def _compute_batch(self, prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
+        """Pairs spread over ``threads`` Numba threads."""
         import numba
 
         from mepipe.kernels import tvl1 as K
 
-        prev, nxt = check_batch(prev, nxt)
         b, h, w = prev.shape
         out = np.empty((b, 2, h, w), dtype=np.float32)
-        if b == 0:
-            return out
         n = self.threads if self.threads is not None else numba.get_num_threads()
         n = max(1, min(n, b, numba.config.NUMBA_NUM_THREADS))
         old = numba.get_num_threads()

@@ -16,8 +16,8 @@ import logging
 
 import numpy as np
 
-from .flow import register_engine, tvl1_params
-from .flow_numba import check_batch, check_pair, validate_params
+from .flow import FlowEngine, register_engine
+from .flow_numba import check_numba_params
 
 log = logging.getLogger(__name__)
 
@@ -39,20 +39,19 @@ def _resize_matrix(n_in: int, n_out: int) -> np.ndarray:
     return m.astype(np.float32)
 
 
-class TorchTVL1:
+class TorchTVL1(FlowEngine):
     """Dual TV-L1 flow with torch on a batch of pairs at once."""
 
     name = "torch"
+    OPTIONS = ("device",)
 
-    def __init__(self, device: str = "auto", **params):
-        self.params, extra = tvl1_params(params)
-        extra.pop("threads", None)  # the numba engine's option, accepted so one recipe fits both
-        if extra:
-            raise ValueError(f"unknown TV-L1 parameters for the torch engine: {', '.join(sorted(extra))}")
-        validate_params(self.params)
-        self.device_request = device
+    def __init__(self, **params):
+        super().__init__(**params)
+        self.device_request = self.options.get("device") or "auto"
         self._device = None
-        self.last_iterations = None
+
+    def check(self, params: dict) -> None:
+        check_numba_params(params, self.name)
 
     @property
     def device(self):
@@ -65,18 +64,13 @@ class TorchTVL1:
         return self._device
 
     # -- numpy in, numpy out -------------------------------------------------------------------
-    def compute(self, prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
-        """Flow ``(2, H, W)`` float32 from ``prev`` to ``nxt`` (grey uint8, same size)."""
-        prev, nxt = check_pair(prev, nxt)
-        return self.compute_batch(prev[None], nxt[None])[0]
+    def _compute(self, prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
+        return self._compute_batch(prev[None], nxt[None])[0]
 
-    def compute_batch(self, prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
-        """Flows ``(B, 2, H, W)`` float32 for grey uint8 ``(B, H, W)`` pairs."""
+    def _compute_batch(self, prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
+        """The whole batch at once on the engine's device."""
         import torch
 
-        prev, nxt = check_batch(prev, nxt)
-        if prev.shape[0] == 0:
-            return np.empty((0, 2) + prev.shape[1:], dtype=np.float32)
         dev = self.device
         a = torch.from_numpy(prev).to(dev)[:, None].float()
         b = torch.from_numpy(nxt).to(dev)[:, None].float()
