@@ -33,7 +33,7 @@ DEMO_SETTINGS = {
 DEMO_LR = {"ahmsa-net": DEMO_SETTINGS["ahmsa-net"]["lr"]}
 
 _PLUGINS = ("mepipe.synth", "mepipe.datasets.cli", "mepipe.models.cli", "mepipe.train.cli", "mepipe.train.predict",
-            "mepipe.benchmarks")
+            "mepipe.train.compare", "mepipe.train.paper", "mepipe.benchmarks")
 
 log = logging.getLogger("mepipe")
 

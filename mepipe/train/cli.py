@@ -70,6 +70,14 @@ def register(subparsers) -> None:
                    help="default: the model's paper setting")
     p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", default=None,
+                   help="run the whole protocol once per seed: a count (5 = seeds 0-4) or a list (0,3,7); "
+                        "out/seed-<s>/ per seed, out/results.json with mean ± std and bootstrap intervals")
+    p.add_argument("--threads", type=A.positive_int, default=1,
+                   help="torch threads of every fold, in process or in a worker (default 1: results do not "
+                        "depend on --jobs)")
+    p.add_argument("--deterministic", action="store_true",
+                   help="torch's deterministic algorithms (and cuBLAS's workspace setting on CUDA); see docs/training.md")
     p.add_argument("--out", default=None, help="run folder (default runs/MODEL-PROTOCOL)")
     p.add_argument("--jobs", type=A.jobs, default=1, help="folds trained in parallel (default 1; -1: every core)")
     p.add_argument("--backend", default="loky", choices=BACKENDS,
@@ -118,7 +126,8 @@ def main(args) -> int:
                   holdout_fraction=args.holdout_fraction, weight_decay=args.weight_decay,
                   optimizer=args.optimizer, folds=args.folds, drop_nonfinite=args.drop_nonfinite,
                   composite_list=args.composite_list, allow_partial_composite=args.allow_partial_composite,
-                  allow_missing_aus=args.allow_missing_aus)
+                  allow_missing_aus=args.allow_missing_aus, seeds=args.seeds, threads=args.threads,
+                  deterministic=args.deterministic)
     except MepipeError as e:
         print(f"mepipe train: error: {e}", file=sys.stderr)
         return 2

@@ -42,6 +42,13 @@ def _choice(what: str, value, choices) -> str:
     return v
 
 
+def _threads(value) -> int:
+    v = int(value)
+    if v < 1:
+        raise TrainError(f"threads must be >= 1, got {value!r}")
+    return v
+
+
 def _fraction(what: str, value) -> float:
     v = float(value)
     if not 0 < v < 1:
@@ -83,6 +90,8 @@ class TrainConfig:
     composite_list: str | None = None  # the official MEGC 2019 list: it decides membership and labels
     allow_partial_composite: bool = False  # run a composite whose counts differ from the reference
     allow_missing_aus: bool = False  # an AU model on samples some of which have no AU annotation (SMIC)
+    threads: int = 1  # torch threads of every fold, in process or in a worker (results do not depend on --jobs)
+    deterministic: bool = False  # torch's deterministic algorithms (and the CUBLAS workspace setting on CUDA)
     device: str = "auto"  # as requested; the run resolves it (mepipe.device)
     jobs: int = 1
     backend: str = "loky"
@@ -90,7 +99,8 @@ class TrainConfig:
     #: the fields a resumed run must share with the run that started its folder
     IDENTITY = ("model", "model_kwargs", "protocol", "epochs", "batch_size", "lr", "seed", "select", "label_map",
                 "class_weighting", "augment", "val_fraction", "holdout_fraction", "optimizer", "weight_decay",
-                "drop_nonfinite", "composite_list", "allow_partial_composite", "allow_missing_aus")
+                "drop_nonfinite", "composite_list", "allow_partial_composite", "allow_missing_aus", "threads",
+                "deterministic")
 
     @classmethod
     def create(cls, model: str, *, protocol: str = "loso", epochs: int | None = None, batch_size: int | None = None,
@@ -99,7 +109,8 @@ class TrainConfig:
                augment: str = "none", model_kwargs: dict | None = None, val_fraction: float = 0.2,
                holdout_fraction: float = 0.2, device: str = "auto", jobs: int = 1,
                backend: str = "loky", drop_nonfinite: bool = False, composite_list=None,
-               allow_partial_composite: bool = False, allow_missing_aus: bool = False) -> "TrainConfig":
+               allow_partial_composite: bool = False, allow_missing_aus: bool = False, threads: int = 1,
+               deterministic: bool = False) -> "TrainConfig":
         """Check every option and fill the model's defaults; raises :class:`TrainError` naming the
         first bad one."""
         from ..models import get_config
@@ -158,7 +169,8 @@ class TrainConfig:
             theta_weight_decay=ex.get("theta_weight_decay"), defaults_source=mc.defaults_source,
             drop_nonfinite=bool(drop_nonfinite), composite_list=composite_list,
             allow_partial_composite=bool(allow_partial_composite), allow_missing_aus=bool(allow_missing_aus),
-            device=str(device or "auto"), jobs=jobs, backend=backend)
+            threads=_threads(threads), deterministic=bool(deterministic), device=str(device or "auto"), jobs=jobs,
+            backend=backend)
 
     def identity(self) -> dict:
         """The settings a resumed run must share (JSON-ready); the composite list by its content."""

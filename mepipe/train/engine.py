@@ -43,7 +43,7 @@ def run(caches, model: str, protocol: str = "loso", epochs: int | None = None, b
         model_kwargs: dict | None = None, resume: bool = True, progress: bool = True, backend: str = "loky",
         val_fraction: float = 0.2, holdout_fraction: float = 0.2, weight_decay=None, optimizer: str | None = None,
         folds=None, drop_nonfinite: bool = False, composite_list=None, allow_partial_composite: bool = False,
-        allow_missing_aus: bool = False) -> Results:
+        allow_missing_aus: bool = False, seeds=None, threads: int = 1, deterministic: bool = False):
     """Train ``model`` on ``caches`` under ``protocol`` and report pooled UF1/UAR.
 
     ``epochs``, ``batch_size``, ``lr``, ``optimizer`` and ``weight_decay`` default to the model's
@@ -54,6 +54,12 @@ def run(caches, model: str, protocol: str = "loso", epochs: int | None = None, b
     run's settings must equal those that started ``out``. ``jobs > 1`` trains folds in parallel
     with joblib (``backend`` loky, multiprocessing, threading, dask or ray; dask uses the active
     ``distributed.Client`` or starts a loopback ``LocalCluster``).
+
+    ``seeds`` (a count, or a list of seeds) runs the whole protocol once per seed into
+    ``out/seed-<s>/`` and returns a :class:`~mepipe.train.seeds.SeedResults` (mean ± std, bootstrap
+    intervals over subjects). ``threads`` is the torch thread count of every fold, in this process
+    or in a worker, so that a result does not depend on ``jobs`` or the backend;
+    ``deterministic`` asks torch for deterministic algorithms (see docs/training.md).
     """
     cfg = TrainConfig.create(model, protocol=protocol, epochs=epochs, batch_size=batch_size, lr=lr,
                              optimizer=optimizer, weight_decay=weight_decay, seed=seed, select=select,
@@ -61,8 +67,28 @@ def run(caches, model: str, protocol: str = "loso", epochs: int | None = None, b
                              model_kwargs=model_kwargs, val_fraction=val_fraction,
                              holdout_fraction=holdout_fraction, device=device, jobs=jobs, backend=backend,
                              drop_nonfinite=drop_nonfinite, composite_list=composite_list,
-                             allow_partial_composite=allow_partial_composite, allow_missing_aus=allow_missing_aus)
-    return run_config(caches, cfg, out=out, resume=resume, progress=progress, folds=folds)
+                             allow_partial_composite=allow_partial_composite, allow_missing_aus=allow_missing_aus,
+                             threads=threads, deterministic=deterministic)
+    if seeds is None:
+        return run_config(caches, cfg, out=out, resume=resume, progress=progress, folds=folds)
+    return run_seeds(caches, cfg, seeds, out=out, resume=resume, progress=progress, folds=folds)
+
+
+def run_seeds(caches, cfg: TrainConfig, seeds, out=None, resume: bool = True, progress: bool = True, folds=None):
+    """:func:`run_config` once per seed into ``out/seed-<s>/``, then the summary over seeds."""
+    from .seeds import parse_seeds, seed_dir, summarize_seeds
+
+    seeds = parse_seeds(seeds)
+    out = Path(out) if out is not None else Path("runs") / f"{cfg.model}-{cfg.protocol}"
+    if out.exists() and not out.is_dir():
+        raise TrainError(f"--out {out} is a file; a run's outputs go into a folder")
+    runs = []
+    for i, s in enumerate(seeds):
+        _print(f"mepipe train: seed {s} ({i + 1} of {len(seeds)})", progress)
+        runs.append(run_config(caches, cfg.replace(seed=s), out=seed_dir(out, s), resume=resume, progress=progress,
+                               folds=folds))
+    res = summarize_seeds(out, runs)
+    return res
 
 
 def run_config(caches, cfg: TrainConfig, out=None, resume: bool = True, progress: bool = True,
@@ -185,8 +211,6 @@ def run_identity(cfg: TrainConfig, label_spec, ids, table, device: str) -> dict:
     device, the thread count and the mepipe version."""
     import hashlib
 
-    import torch
-
     from .. import __version__
 
     caches = []
@@ -197,7 +221,7 @@ def run_identity(cfg: TrainConfig, label_spec, ids, table, device: str) -> dict:
                        "commit_id": c.get("commit_id", ""), "samples": int(len(rows)),
                        "labels_sha256": h.hexdigest()})
     ident = {**cfg.identity(), "label_map": label_spec, "caches": caches, "device": device,
-             "threads": int(torch.get_num_threads()), "mepipe": __version__}
+             "mepipe": __version__}
     return json.loads(json.dumps(ident, default=str))
 
 

@@ -141,10 +141,18 @@ def train_fold(fold: Fold, data: dict, y: np.ndarray, cfg: TrainConfig, ctx: Fol
                epoch_bar: bool = False) -> dict:
     """Train one model on ``fold.train``, evaluate on ``fold.test`` and return the fold record.
 
-    When ``ctx.out`` is set, writes ``fold-XX.pt`` (state dict of the selected weights) and then
-    ``folds/fold-XX.json`` (the record: predictions, history, angles), each atomically; the JSON
-    file marks the fold as finished.
+    The fold runs with ``cfg.threads`` torch threads (and ``cfg.deterministic``), the same in this
+    process or in a worker. When ``ctx.out`` is set, writes ``fold-XX.pt`` (state dict of the
+    selected weights) and then ``folds/fold-XX.json`` (the record: predictions, history, angles),
+    each atomically; the JSON file marks the fold as finished.
     """
+    from .reproducible import fold_environment
+
+    with fold_environment(cfg.threads, cfg.deterministic, ctx.device):
+        return _train_fold(fold, data, y, cfg, ctx, epoch_bar)
+
+
+def _train_fold(fold: Fold, data: dict, y: np.ndarray, cfg: TrainConfig, ctx: FoldContext, epoch_bar: bool) -> dict:
     import torch
 
     from ..models import create_model
@@ -253,6 +261,7 @@ def train_fold(fold: Fold, data: dict, y: np.ndarray, cfg: TrainConfig, ctx: Fol
         "history": hist,
         "angles": angles or None,
         "device": device,
+        "threads": int(torch.get_num_threads()),
         "seconds": round(time.time() - t0, 3),
     }
     if ctx.out is not None:
