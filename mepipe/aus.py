@@ -36,6 +36,16 @@ import numpy as np
 #: annotate in more than a handful of micro-expressions).
 AU_LIST: tuple[int, ...] = (1, 2, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 20, 23, 24, 25, 26)
 AU_INDEX = {au: i for i, au in enumerate(AU_LIST)}
+#: AU lists a model's 21-bit AU vector can be read over. ``mepipe`` (the default, the cache's own
+#: vector): the AUs the four AU-annotated datasets code in more than a handful of
+#: micro-expressions. ``authors``: the FaceSleuth authors' list (their code reads OpenFace's AU
+#: columns): AU 28 (lip suck) and 45 (blink) instead of 11 and 13, which those datasets code in only
+#: a few clips. Both have 21 AUs, so a model takes either. The default stays mepipe's because its
+#: AUs are those the sheets annotate (AU 45 is rarely coded in micro-expression sheets).
+AU_LISTS: dict[str, tuple[int, ...]] = {
+    "mepipe": AU_LIST,
+    "authors": (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 16, 17, 18, 20, 23, 24, 25, 26, 28, 45),
+}
 
 #: Cells that hold no AU (compared lower-cased and stripped).
 EMPTY_CELLS = frozenset({"", "/", "-", "--", "nan", "none", "n/a", "na", "null", "?"})
@@ -221,15 +231,24 @@ def parse_au_tokens(text, *, strict: bool = False) -> list[AUToken]:
     return tokens
 
 
-def parse_aus(text, *, strict: bool = False) -> tuple[np.ndarray, list[AUToken]]:
-    """Return ``(vector, tokens)``: a uint8 vector over :data:`AU_LIST` and every token of the cell."""
+def parse_aus(text, *, strict: bool = False, au_list: tuple[int, ...] = AU_LIST) -> tuple[np.ndarray, list[AUToken]]:
+    """Return ``(vector, tokens)``: a uint8 vector over ``au_list`` (:data:`AU_LIST` by default)
+    and every token of the cell."""
     tokens = parse_au_tokens(text, strict=strict)
-    vec = np.zeros(len(AU_LIST), dtype=np.uint8)
+    index = AU_INDEX if au_list is AU_LIST else {au: i for i, au in enumerate(au_list)}
+    vec = np.zeros(len(au_list), dtype=np.uint8)
     for t in tokens:
-        i = AU_INDEX.get(t.au)
+        i = index.get(t.au)
         if i is not None:
             vec[i] = 1
     return vec, tokens
+
+
+def au_list(name: str) -> tuple[int, ...]:
+    """The AU list named ``name`` (:data:`AU_LISTS`)."""
+    if name not in AU_LISTS:
+        raise ValueError(f"unknown AU list {name!r}; choose one of {', '.join(AU_LISTS)}")
+    return AU_LISTS[name]
 
 
 def unparsed(tokens) -> list[str]:

@@ -36,7 +36,8 @@ class CacheDataset:
     label_fn=None, label_map="native")``.
 
     Item ``i`` is ``(inputs, target)``: ``inputs`` a dict ``{field: float32 tensor}`` (see
-    :func:`field_to_array`; ``aus`` gives the 21-vector, ``aus_mask`` ``(1,)``: 1 where the dataset
+    :func:`field_to_array`; ``aus`` gives the 21-vector over ``au_list`` (``mepipe``: the cached
+    vector; ``authors``: the FaceSleuth authors' list, read from the AU cell), ``aus_mask`` ``(1,)``: 1 where the dataset
     annotates AUs, 0 where the vector is unknown, e.g. SMIC). Labels are chosen here, not in the
     cache: ``target`` is the class of the sample's emotion under ``label_map`` (a name of
     :mod:`mepipe.labels` such as ``casme2-5class``, or a dict; ``native``: the cache's emotions,
@@ -46,7 +47,7 @@ class CacheDataset:
     """
 
     def __init__(self, path, fields=("flow",), indices=None, transform=None, target_transform=None, label_fn=None,
-                 label_map="native"):
+                 label_map="native", au_list: str = "mepipe"):
         self.path = Path(path)
         if isinstance(fields, str):
             fields = (fields,)
@@ -75,6 +76,14 @@ class CacheDataset:
         self.transform = transform
         self.target_transform = target_transform
         self.targets = targets[self.indices]
+        #: AU vectors over another list than the cache's: read from each sample's AU cell
+        self.au_list = au_list
+        self._aus = None
+        if "aus" in self.fields and au_list != "mepipe":
+            from .aus import au_list as _named, parse_aus
+
+            codes = _named(au_list)
+            self._aus = np.stack([parse_aus(t, au_list=codes)[0] for t in self.meta["aus_text"]]) if n else None
         self._f = None
         self._pid = None
 
@@ -98,7 +107,7 @@ class CacheDataset:
         inputs = {}
         for name in self.fields:
             if name == "aus":
-                arr = f["meta/aus"][j]
+                arr = self._aus[j] if self._aus is not None else f["meta/aus"][j]
             elif name == "aus_mask":
                 arr = np.array([f["meta/aus_known"][j]], dtype=np.float32)
             else:

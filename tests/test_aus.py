@@ -95,3 +95,16 @@ def test_mirror():
     assert mirror_aus("R12+L14+4") == "L12+R14+4"
     assert mirror_aus("(R6 or L12)+4L+soft focus") == "(L6 or R12)+R4+soft focus"
     assert mirror_aus("B28+T18") == "B28+T18"
+
+
+def test_the_authors_au_list_reads_the_same_cell_over_their_aus():
+    from mepipe.aus import AU_LISTS, parse_aus
+
+    assert len(AU_LISTS["authors"]) == len(AU_LISTS["mepipe"]) == 21
+    assert set(AU_LISTS["mepipe"]) - set(AU_LISTS["authors"]) == {11, 13}
+    assert set(AU_LISTS["authors"]) - set(AU_LISTS["mepipe"]) == {28, 45}
+    cell = "R12+11+45+4?"
+    mine, _ = parse_aus(cell)
+    theirs, _ = parse_aus(cell, au_list=AU_LISTS["authors"])
+    on = lambda vec, lst: sorted(au for au, bit in zip(lst, vec) if bit)  # noqa: E731
+    assert on(mine, AU_LISTS["mepipe"]) == [4, 11, 12] and on(theirs, AU_LISTS["authors"]) == [4, 12, 45]

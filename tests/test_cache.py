@@ -171,6 +171,11 @@ def test_torch_dataset(tmp_path):
     assert x["aus_mask"].tolist() == [1.0]
     assert torch.allclose(x["onset"], torch.from_numpy(c.read(i)["onset"]).permute(2, 0, 1).float() / 255)
     assert y == ds.classes.index(c.read(i)["emotion"]) + 10
+    from mepipe.aus import AU_LISTS, parse_aus
+
+    authors = c.torch_dataset(["aus"], au_list="authors")  # the same cell read over the authors' AUs
+    want = parse_aus("R12+4?", au_list=AU_LISTS["authors"])[0]
+    assert authors[0][0]["aus"].numpy().astype(np.uint8).tolist() == want.tolist()
     two = c.torch_dataset(["flow"], label_map={"classes": ["sad"], "map": {}})  # another label map, no rebuild
     assert len(two) == 2 and {two[j][1] for j in range(2)} == {0}
     loader = torch.utils.data.DataLoader(ds, batch_size=2, num_workers=2)

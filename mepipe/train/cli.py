@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from .. import cliargs as A
+from ..aus import AU_LISTS
 from ..device import DEVICE_HELP
 from ..parallel import BACKENDS
 from .augment import AUGMENTATIONS
@@ -103,6 +104,9 @@ def register(subparsers) -> None:
     p.add_argument("--allow-partial-composite", action="store_true",
                    help="train a composite whose counts differ from the MEGC 2019 reference (e.g. without one "
                         "dataset); results.json records it")
+    p.add_argument("--au-list", default="mepipe", choices=sorted(AU_LISTS),
+                   help="the 21 AUs of the AU vector: mepipe (default: those the datasets annotate) or authors "
+                        "(the FaceSleuth authors': AU 28 and 45 instead of 11 and 13)")
     p.add_argument("--allow-missing-aus", action="store_true",
                    help="let an AU model train on samples of datasets that annotate no AUs (SMIC)")
     p.add_argument("--drop-nonfinite", action="store_true",
@@ -127,7 +131,7 @@ def main(args) -> int:
                   optimizer=args.optimizer, folds=args.folds, drop_nonfinite=args.drop_nonfinite,
                   composite_list=args.composite_list, allow_partial_composite=args.allow_partial_composite,
                   allow_missing_aus=args.allow_missing_aus, seeds=args.seeds, threads=args.threads,
-                  deterministic=args.deterministic)
+                  deterministic=args.deterministic, au_list=args.au_list)
     except MepipeError as e:
         print(f"mepipe train: error: {e}", file=sys.stderr)
         return 2

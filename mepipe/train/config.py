@@ -10,6 +10,7 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
+from ..aus import AU_LISTS
 from ..errors import MepipeError
 from ..parallel import BACKENDS
 from .augment import AUGMENTATIONS
@@ -90,6 +91,7 @@ class TrainConfig:
     composite_list: str | None = None  # the official MEGC 2019 list: it decides membership and labels
     allow_partial_composite: bool = False  # run a composite whose counts differ from the reference
     allow_missing_aus: bool = False  # an AU model on samples some of which have no AU annotation (SMIC)
+    au_list: str = "mepipe"  # the AUs of the AU vector (mepipe.aus.AU_LISTS)
     threads: int = 1  # torch threads of every fold, in process or in a worker (results do not depend on --jobs)
     deterministic: bool = False  # torch's deterministic algorithms (and the CUBLAS workspace setting on CUDA)
     device: str = "auto"  # as requested; the run resolves it (mepipe.device)
@@ -100,7 +102,7 @@ class TrainConfig:
     IDENTITY = ("model", "model_kwargs", "protocol", "epochs", "batch_size", "lr", "seed", "select", "label_map",
                 "class_weighting", "augment", "val_fraction", "holdout_fraction", "optimizer", "weight_decay",
                 "drop_nonfinite", "composite_list", "allow_partial_composite", "allow_missing_aus", "threads",
-                "deterministic")
+                "deterministic", "au_list")
 
     @classmethod
     def create(cls, model: str, *, protocol: str = "loso", epochs: int | None = None, batch_size: int | None = None,
@@ -110,7 +112,7 @@ class TrainConfig:
                holdout_fraction: float = 0.2, device: str = "auto", jobs: int = 1,
                backend: str = "loky", drop_nonfinite: bool = False, composite_list=None,
                allow_partial_composite: bool = False, allow_missing_aus: bool = False, threads: int = 1,
-               deterministic: bool = False) -> "TrainConfig":
+               deterministic: bool = False, au_list: str = "mepipe") -> "TrainConfig":
         """Check every option and fill the model's defaults; raises :class:`TrainError` naming the
         first bad one."""
         from ..models import get_config
@@ -169,8 +171,8 @@ class TrainConfig:
             theta_weight_decay=ex.get("theta_weight_decay"), defaults_source=mc.defaults_source,
             drop_nonfinite=bool(drop_nonfinite), composite_list=composite_list,
             allow_partial_composite=bool(allow_partial_composite), allow_missing_aus=bool(allow_missing_aus),
-            threads=_threads(threads), deterministic=bool(deterministic), device=str(device or "auto"), jobs=jobs,
-            backend=backend)
+            threads=_threads(threads), deterministic=bool(deterministic), au_list=_choice("AU list", au_list, AU_LISTS),
+            device=str(device or "auto"), jobs=jobs, backend=backend)
 
     def identity(self) -> dict:
         """The settings a resumed run must share (JSON-ready); the composite list by its content."""

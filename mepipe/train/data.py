@@ -113,8 +113,9 @@ def build_table(cache_paths, cfg):
     return meta[cols], list(classes), info
 
 
-def load_inputs(cache_paths, table, fields) -> dict[str, np.ndarray]:
-    """Model inputs of every table row, stacked: ``{field: float32 (N, ...)}`` (via ``CacheDataset``)."""
+def load_inputs(cache_paths, table, fields, au_list: str = "mepipe") -> dict[str, np.ndarray]:
+    """Model inputs of every table row, stacked: ``{field: float32 (N, ...)}`` (via ``CacheDataset``;
+    ``aus`` over ``au_list``)."""
     from ..torch_dataset import CacheDataset
 
     out: dict[str, np.ndarray] = {}
@@ -126,7 +127,7 @@ def load_inputs(cache_paths, table, fields) -> dict[str, np.ndarray]:
         pos = np.flatnonzero(cache_col == ci)
         if not len(pos):
             continue
-        ds = CacheDataset(p, fields=tuple(fields), indices=row_col[pos])
+        ds = CacheDataset(p, fields=tuple(fields), indices=row_col[pos], au_list=au_list)
         try:
             for j, i in enumerate(pos):
                 inputs, _ = ds[j]

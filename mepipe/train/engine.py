@@ -43,7 +43,8 @@ def run(caches, model: str, protocol: str = "loso", epochs: int | None = None, b
         model_kwargs: dict | None = None, resume: bool = True, progress: bool = True, backend: str = "loky",
         val_fraction: float = 0.2, holdout_fraction: float = 0.2, weight_decay=None, optimizer: str | None = None,
         folds=None, drop_nonfinite: bool = False, composite_list=None, allow_partial_composite: bool = False,
-        allow_missing_aus: bool = False, seeds=None, threads: int = 1, deterministic: bool = False):
+        allow_missing_aus: bool = False, seeds=None, threads: int = 1, deterministic: bool = False,
+        au_list: str = "mepipe"):
     """Train ``model`` on ``caches`` under ``protocol`` and report pooled UF1/UAR.
 
     ``epochs``, ``batch_size``, ``lr``, ``optimizer`` and ``weight_decay`` default to the model's
@@ -68,7 +69,7 @@ def run(caches, model: str, protocol: str = "loso", epochs: int | None = None, b
                              holdout_fraction=holdout_fraction, device=device, jobs=jobs, backend=backend,
                              drop_nonfinite=drop_nonfinite, composite_list=composite_list,
                              allow_partial_composite=allow_partial_composite, allow_missing_aus=allow_missing_aus,
-                             threads=threads, deterministic=deterministic)
+                             threads=threads, deterministic=deterministic, au_list=au_list)
     if seeds is None:
         return run_config(caches, cfg, out=out, resume=resume, progress=progress, folds=folds)
     return run_seeds(caches, cfg, seeds, out=out, resume=resume, progress=progress, folds=folds)
@@ -122,7 +123,7 @@ def run_config(caches, cfg: TrainConfig, out=None, resume: bool = True, progress
     if cfg.augment == "hflip":
         check_flippable(inputs)
     _check_aus(table, inputs, cfg)
-    data = load_inputs(cache_paths, table, inputs)
+    data = load_inputs(cache_paths, table, inputs, cfg.au_list)
     table, data, dropped = _finite_rows(table, data, cfg.drop_nonfinite)
     all_folds = make_folds(cfg.protocol, table, seed=cfg.seed, holdout_fraction=cfg.holdout_fraction or 0.2)
     if cfg.select == "val":

@@ -39,6 +39,7 @@ class TrainedRun:
     caches: list[dict]
     checkpoints: dict[int, Path]
     n_folds: int
+    au_list: str = "mepipe"
 
     @classmethod
     def load(cls, out) -> "TrainedRun":
@@ -55,7 +56,7 @@ class TrainedRun:
             run = cls(out=out, model=str(cfg["model"]), model_kwargs=dict(cfg.get("model_kwargs") or {}),
                       inputs=tuple(cfg["inputs"]), classes=classes, label_map=cfg.get("label_map"),
                       caches=list(cfg["caches"]), checkpoints={i: q for i, q in ck.items() if q.is_file()},
-                      n_folds=int(cfg["n_folds"]))
+                      n_folds=int(cfg["n_folds"]), au_list=str(cfg.get("au_list", "mepipe")))
         except (KeyError, TypeError, ValueError) as e:
             raise TrainError(f"{p} is not a mepipe results file ({type(e).__name__}: {e})") from None
         if not run.checkpoints:
@@ -161,7 +162,7 @@ def predict(run_dir, cache=None, manifest=None, out=None, fold=None, device: str
     with open_cache(cache) as c:
         meta = c.meta.copy()
     table = pd.DataFrame({"cache": 0, "row": np.arange(len(meta), dtype=np.int64)})
-    data = load_inputs([Path(cache)], table, run.inputs)
+    data = load_inputs([Path(cache)], table, run.inputs, run.au_list)
     probs = np.zeros((len(meta), len(run.classes)), dtype=np.float64)
     for i in folds:
         model = create_model(run.model, len(run.classes), **run.model_kwargs)
