@@ -1,11 +1,15 @@
-"""Files that ship inside installed packages: dlib models and real face images.
+"""Files that ship inside installed packages: dlib models and real face images; mepipe's own
+cache folder for files derived from them.
 
 Nothing is ever downloaded. ``face_recognition_models`` is located without importing it
 (its ``__init__`` imports ``pkg_resources``).
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import logging
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -34,6 +38,52 @@ def dlib_model(filename: str) -> Path:
 
 SHAPE_PREDICTOR_68 = "shape_predictor_68_face_landmarks.dat"
 CNN_FACE_DETECTOR = "mmod_human_face_detector.dat"
+
+log = logging.getLogger("mepipe")
+
+
+def user_cache_dir() -> Path | None:
+    """mepipe's folder for files it derives from installed packages (never from the network):
+    ``$MEPIPE_CACHE_DIR``, else ``$XDG_CACHE_HOME/mepipe``, else ``~/.cache/mepipe``. ``None``
+    when ``MEPIPE_CACHE_DIR`` is set to an empty string (nothing is kept between processes)."""
+    env = os.environ.get("MEPIPE_CACHE_DIR")
+    if env is not None:
+        return Path(env) if env.strip() else None
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "mepipe"
+
+
+def frontal_face_detector():
+    """dlib's HOG frontal face detector, the one ``dlib.get_frontal_face_detector()`` returns.
+
+    That call rebuilds the detector from source text embedded in dlib, about 0.4 s in every
+    process (and thread) that needs it, a third of a fresh worker's start-up. The first call
+    saves dlib's own serialization of it in :func:`user_cache_dir` (named by dlib's version,
+    written atomically); later processes load that file in about 1 ms. The file is only a cache:
+    when it cannot be read or written, the detector is built as dlib builds it."""
+    import dlib
+
+    folder = user_cache_dir()
+    path = None if folder is None else folder / f"dlib-{dlib.__version__}-frontal_face_detector.svm"
+    if path is not None and path.is_file():
+        try:
+            return dlib.fhog_object_detector(str(path))
+        except Exception as e:  # a damaged cache file: rebuilt below
+            log.debug("could not load the cached face detector %s (%s): rebuilding it", path, e)
+    det = dlib.get_frontal_face_detector()
+    if path is not None:
+        from .atomic import temp_name
+
+        tmp = temp_name(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            det.save(str(tmp))
+            os.replace(tmp, path)
+        except Exception as e:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            log.debug("could not keep the face detector in %s (%s)", path, e)
+    return det
 
 
 def packaged_faces() -> list[Path]:

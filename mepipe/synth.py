@@ -68,9 +68,9 @@ def _dlib_models():
     """dlib's frontal HOG face detector and 68-point shape predictor, loaded once per process."""
     import dlib
 
-    from .resources import SHAPE_PREDICTOR_68, dlib_model
+    from .resources import SHAPE_PREDICTOR_68, dlib_model, frontal_face_detector
 
-    return dlib.get_frontal_face_detector(), dlib.shape_predictor(str(dlib_model(SHAPE_PREDICTOR_68)))
+    return frontal_face_detector(), dlib.shape_predictor(str(dlib_model(SHAPE_PREDICTOR_68)))
 
 
 def detect_landmarks(bgr: np.ndarray) -> np.ndarray:

@@ -9,6 +9,21 @@ REPO = Path(__file__).resolve().parents[1]
 FACES = REPO.parent / "shared" / "data" / "faces"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _mepipe_cache_dir(tmp_path_factory):
+    """mepipe's user cache folder (the saved face detector) in this session's temporary folder,
+    not the home directory; workers the tests start inherit it."""
+    import os
+
+    old = os.environ.get("MEPIPE_CACHE_DIR")
+    os.environ["MEPIPE_CACHE_DIR"] = str(tmp_path_factory.mktemp("mepipe-cache"))
+    yield
+    if old is None:
+        os.environ.pop("MEPIPE_CACHE_DIR", None)
+    else:
+        os.environ["MEPIPE_CACHE_DIR"] = old
+
+
 @pytest.fixture
 def torch_one_thread():
     """Small tensors: one intra-op thread is far faster than two on a shared 2-core CPU."""

@@ -167,3 +167,55 @@ def test_large_frames_detect_on_a_shrunk_copy(faces_dir, cropper, aligner):
     rb = aligner.align(img, img, tuple(b))
     drift = np.linalg.norm(eye_centres(ra.landmarks[0]) - eye_centres(rb.landmarks[0]), axis=1)
     assert drift.max() < 1.0, drift
+
+
+def _boxes(det, grey):
+    return [(r.left(), r.top(), r.right(), r.bottom()) for r in det(grey, 1)]
+
+
+def test_saved_face_detector_is_dlibs(faces_dir, tmp_path, monkeypatch):
+    """The detector loaded from mepipe's cache file finds exactly the boxes dlib's own finds, on
+    every real face image; a damaged file is rebuilt; an empty MEPIPE_CACHE_DIR keeps nothing."""
+    import cv2
+    import dlib
+
+    from mepipe.resources import frontal_face_detector
+
+    monkeypatch.setenv("MEPIPE_CACHE_DIR", str(tmp_path))
+    first = frontal_face_detector()  # built by dlib, saved
+    files = list(tmp_path.glob("dlib-*-frontal_face_detector.svm"))
+    assert len(files) == 1 and files[0].stat().st_size > 10_000
+    loaded = frontal_face_detector()  # from the file
+    ref = dlib.get_frontal_face_detector()
+    images = sorted(faces_dir.glob("*.jpg"))
+    assert len(images) >= 5
+    found = 0
+    for p in images:
+        grey = cv2.cvtColor(read_image(p), cv2.COLOR_BGR2GRAY)
+        want = _boxes(ref, grey)
+        assert _boxes(loaded, grey) == want, p.name
+        assert _boxes(first, grey) == want, p.name
+        found += len(want)
+    assert found >= 5  # the comparison covered real detections
+
+    files[0].write_bytes(b"not a detector")
+    grey = cv2.cvtColor(read_image(faces_dir / "single_face.jpg"), cv2.COLOR_BGR2GRAY)
+    assert _boxes(frontal_face_detector(), grey) == _boxes(ref, grey)
+    assert files[0].stat().st_size > 10_000  # rewritten
+
+    off = tmp_path / "off"
+    monkeypatch.setenv("MEPIPE_CACHE_DIR", "")
+    assert _boxes(frontal_face_detector(), grey) == _boxes(ref, grey)
+    assert not off.exists()
+
+
+def test_unwritable_cache_dir_still_detects(faces_dir, tmp_path, monkeypatch):
+    import cv2
+
+    from mepipe.resources import frontal_face_detector
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    monkeypatch.setenv("MEPIPE_CACHE_DIR", str(blocker / "sub"))  # cannot be created
+    grey = cv2.cvtColor(read_image(faces_dir / "single_face.jpg"), cv2.COLOR_BGR2GRAY)
+    assert len(_boxes(frontal_face_detector(), grey)) == 1

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import StageError
-from ..resources import CNN_FACE_DETECTOR, SHAPE_PREDICTOR_68, dlib_model
+from ..resources import CNN_FACE_DETECTOR, SHAPE_PREDICTOR_68, dlib_model, frontal_face_detector
 
 
 #: Where the 68 landmarks' bounding box lies relative to a detector's rectangle of side ``w``, per
@@ -68,7 +68,7 @@ def _detector(detector: str):
         models = _LOCAL.detectors = {}
     if detector not in models:
         if detector == "hog":
-            det = dlib.get_frontal_face_detector()
+            det = frontal_face_detector()
         elif detector == "cnn":
             det = dlib.cnn_face_detection_model_v1(str(dlib_model(CNN_FACE_DETECTOR)))
         else:
