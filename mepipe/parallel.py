@@ -130,6 +130,40 @@ def backend_context(backend: str, jobs: int, scheduler: str | None = None):
     raise BackendError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
 
 
+def _client_handles_ctrl_c() -> None:
+    """A forked worker ignores SIGINT: Ctrl-C reaches the whole process group, and the client,
+    which commits what finished, ends the pool itself (no traceback from every worker)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def forked_results(fn, items, jobs: int):
+    """``fn(item)`` for every item of ``items`` on ``jobs`` processes forked from this one, yielded
+    as each finishes, in any order (the standard library's ``multiprocessing.Pool.imap_unordered``,
+    one item per task). Used by the ``local`` backend: the children share everything this process
+    loaded before the pool started. joblib's own multiprocessing backend cannot return results as
+    they finish, and waiting for whole groups of them left cores idle at every group's end. The
+    pool is terminated when the generator is closed early (an error or an interrupt in the
+    client)."""
+    import multiprocessing
+    import warnings
+
+    with warnings.catch_warnings():  # the client's idle library threads are not used by the children
+        warnings.filterwarnings("ignore", message=".*use of fork\\(\\) may lead to deadlocks.*")
+        pool = multiprocessing.get_context("fork").Pool(max(1, int(jobs)), initializer=_client_handles_ctrl_c)
+    finished = False
+    try:
+        yield from pool.imap_unordered(fn, items, chunksize=1)
+        finished = True
+    finally:
+        if finished:
+            pool.close()
+        else:
+            pool.terminate()
+        pool.join()
+
+
 def parallel_results(calls, jobs: int, chunk: int | None = None):
     """Results of ``calls`` (``joblib.delayed(f)(...)`` objects) on the active joblib backend,
     yielded as they finish.

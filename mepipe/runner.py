@@ -7,6 +7,8 @@ and reason; the batch goes on. A rerun with the same recipe skips every sample a
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import threading
 import time
@@ -399,7 +401,7 @@ def preprocess(samples, out, recipe: dict, jobs: int = 1, backend: str = "local"
         else:
             import joblib
 
-            from .parallel import backend_context, forks_warm, parallel_results
+            from .parallel import backend_context, forked_results, forks_warm, parallel_results
             from .stages.align import graph_built
 
             fork = backend == "local" and forks_warm() and not graph_built()
@@ -407,17 +409,20 @@ def preprocess(samples, out, recipe: dict, jobs: int = 1, backend: str = "local"
                 warm_up(recipe)  # before the pool forks its workers from this process
             elif backend == "local":
                 backend = "loky"  # this process ran MediaPipe itself: its forks could not
-            with backend_context(backend, jobs, scheduler):
+            with contextlib.ExitStack() as stack:
                 import os
 
                 if fork:  # workers forked from this warm process
-                    calls = (joblib.delayed(process_one)(s, recipe, True, None, os.getpid()) for s in todo)
-                    results = parallel_results(calls, jobs)
-                elif backend in ("loky", "multiprocessing", "local"):  # the client helps while they start
-                    results = _with_parent_help(todo, recipe, jobs, os.getpid())
+                    one = functools.partial(process_one, recipe=recipe, single_thread=True, parent_pid=os.getpid())
+                    results = forked_results(one, todo, jobs)
+                    stack.callback(results.close)
                 else:
-                    calls = (joblib.delayed(process_one)(s, recipe, True, None, None) for s in todo)
-                    results = parallel_results(calls, jobs)
+                    stack.enter_context(backend_context(backend, jobs, scheduler))
+                    if backend in ("loky", "multiprocessing"):  # the client helps while they start
+                        results = _with_parent_help(todo, recipe, jobs, os.getpid())
+                    else:
+                        calls = (joblib.delayed(process_one)(s, recipe, True, None, None) for s in todo)
+                        results = parallel_results(calls, jobs)
                 _consume(results, writer, summary, bar, timer)
     except KeyboardInterrupt:
         summary.interrupted = True

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -436,3 +437,35 @@ def test_killing_a_jobs_2_client_leaves_no_worker(sig, tmp_path):
         assert client.returncode == 130  # ended like Ctrl-C: finished samples committed
         with open_cache(tmp_path / "k.h5") as c:
             assert len(c) >= 1
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to find the worker processes")
+def test_ctrl_c_on_a_jobs_2_run_commits_and_ends_its_workers_quietly(tmp_path):
+    """Ctrl-C in a terminal reaches the whole process group: the client commits what finished
+    (exit 130), the forked workers end without a traceback each, and none is left."""
+    from mepipe.cache.spool import Spool
+    from mepipe.synth import make_synthetic_set
+
+    m = make_synthetic_set(tmp_path / "set", subjects=4, samples_per_subject=8, seed=9, size=160, progress=False)
+    out = tmp_path / "c.h5"
+    client = subprocess.Popen([sys.executable, "-m", "mepipe.cli", "preprocess", "--manifest", str(m), "--out",
+                               str(out), "--jobs", "2"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, start_new_session=True)
+    t0 = time.time()
+    while time.time() - t0 < 120 and client.poll() is None and not (
+            (tmp_path / "c.h5.spool").is_dir() and Spool(out).keys()):
+        time.sleep(0.05)
+    kids = _children(client.pid)
+    assert client.poll() is None and kids, "the run ended before it could be interrupted"
+    os.killpg(client.pid, signal.SIGINT)
+    so, se = client.communicate(timeout=60)
+    assert client.returncode == 130, se
+    assert "Traceback" not in se and "KeyboardInterrupt" not in se, se
+    t0 = time.time()
+    while time.time() - t0 < 15 and any(_alive(k) for k in kids):
+        time.sleep(0.2)
+    assert not [k for k in kids if _alive(k)]
+    done = int(re.search(r"(\d+) done", so).group(1))
+    with open_cache(out) as c:
+        assert len(c) == done >= 1
