@@ -159,34 +159,56 @@ def effective_flow_params(recipe: dict) -> dict:
     return {"engine": eng.name, **eng.params}
 
 
-def _shutdown_loky() -> bool:
-    """Stop joblib's reusable loky workers so that the next parallel run starts fresh ones."""
-    try:
-        from joblib.externals.loky import reusable_executor
-    except ImportError:
-        return False
-    ex = getattr(reusable_executor, "_executor", None)
-    if ex is None:
-        return True
-    ex.shutdown(wait=True, kill_workers=True)
-    return True
+_FRESH_CLIENT = """
+import json, sys, time
+from mepipe.datasets import read_manifest
+from mepipe.runner import preprocess
+manifest, n, out, recipe_path, jobs, backend = sys.argv[1:]
+samples, _ = read_manifest(manifest, dataset="synth")
+recipe = json.loads(open(recipe_path, encoding="utf-8").read())
+t0 = time.perf_counter()
+r = preprocess(samples[:int(n)], out, recipe, jobs=int(jobs), backend=backend, overwrite=True, progress=False)
+sec = time.perf_counter() - t0
+print(json.dumps({"seconds": sec, "done": r.done, "workers": r.workers,
+                  "failed": [f"{f.key} [{f.stage}] {f.reason}" for f in r.failed]}))
+"""
 
 
-def run_mepipe(samples, out: Path, recipe: dict, jobs: int, fresh_workers: bool = True) -> dict:
-    """``mepipe.runner.preprocess`` into a new cache ``out``; returns seconds, done, failures.
-    With ``fresh_workers`` (and jobs > 1) the loky workers of an earlier run are stopped first."""
+def run_mepipe_fresh(manifest: Path, n: int, out: Path, recipe: dict, jobs: int, backend: str = "local") -> dict:
+    """``mepipe.runner.preprocess`` in a new client process, as a CLI run: nothing is loaded, no
+    worker is started; the call itself is timed (not the interpreter's start or ``import mepipe``)."""
+    import subprocess
+    import sys
+
+    recipe_path = out.with_suffix(".recipe.json")
+    recipe_path.write_text(json.dumps(recipe), encoding="utf-8")
+    load0 = _load()
+    p = subprocess.run([sys.executable, "-c", _FRESH_CLIENT, str(manifest), str(n), str(out), str(recipe_path),
+                        str(jobs), backend], capture_output=True, text=True, timeout=3600)
+    if p.returncode != 0:
+        raise RuntimeError(f"the fresh mepipe client failed:\n{p.stderr[-3000:]}")
+    d = json.loads(p.stdout.strip().splitlines()[-1])
+    workers = [w for w in d["workers"] if not w.get("parent")]
+    return {"seconds": d["seconds"], "done": d["done"], "failed": d["failed"], "backend": backend,
+            "samples_per_s": d["done"] / d["seconds"] if d["seconds"] > 0 else float("nan"), "fresh_workers": True,
+            "worker_ready_s": [w["ready_s"] for w in workers], "workers_started_warm": [w.get("started_warm")
+                                                                                       for w in workers],
+            "load_before": load0, "load_after": _load()}
+
+
+def run_mepipe_warm(samples, out: Path, recipe: dict, jobs: int) -> dict:
+    """``preprocess`` in this process on loky workers already started (an untimed run first starts
+    them, loads their models and compiles their kernels): the rate without any start-up."""
     from mepipe.runner import preprocess
 
-    fresh = _shutdown_loky() if jobs > 1 and fresh_workers else False
+    preprocess(samples[: 4 * jobs], out, recipe, jobs=jobs, backend="loky", overwrite=True, progress=False)
     load0 = _load()
     t0 = time.perf_counter()
-    summary = preprocess(samples, out, recipe, jobs=jobs, backend="loky", overwrite=True,
-                         progress=False)
+    summary = preprocess(samples, out, recipe, jobs=jobs, backend="loky", overwrite=True, progress=False)
     sec = time.perf_counter() - t0
-    workers = [w for w in summary.workers if not w.get("parent")]
     return {"seconds": sec, "done": summary.done, "failed": [f"{f.key} [{f.stage}] {f.reason}" for f in summary.failed],
-            "samples_per_s": summary.done / sec if sec > 0 else float("nan"), "fresh_workers": fresh,
-            "worker_ready_s": [w["ready_s"] for w in workers], "load_before": load0, "load_after": _load()}
+            "samples_per_s": summary.done / sec if sec > 0 else float("nan"), "fresh_workers": False,
+            "backend": "loky", "load_before": load0, "load_after": _load()}
 
 
 def stage_split(samples, out: Path, recipe: dict) -> dict:
@@ -392,11 +414,10 @@ def bench_pipeline(out=None, n_samples: int = 40, jobs: int = 2, engine: str = "
                     for k, v in times.items():
                         ref_times[k] += v
                 else:
-                    say(f"round {r + 1}: mepipe {engine}/{preset}, jobs {jobs} ...")
-                    row["mepipe"] = run_mepipe(samples, work / "mepipe.h5", recipe, jobs)
-                    # the same again on the workers just used: models loaded, kernels compiled
-                    row["mepipe_warm"] = run_mepipe(samples, work / "mepipe-warm.h5", recipe, jobs,
-                                                    fresh_workers=False)
+                    say(f"round {r + 1}: mepipe {engine}/{preset}, jobs {jobs}, a fresh client ...")
+                    row["mepipe"] = run_mepipe_fresh(manifest, len(samples), work / "mepipe.h5", recipe, jobs)
+                    # workers already started: models loaded, kernels compiled
+                    row["mepipe_warm"] = run_mepipe_warm(samples, work / "mepipe-warm.h5", recipe, jobs)
             row["ratio"] = row["mepipe"]["samples_per_s"] / row["reference"]["samples_per_s"]
             row["ratio_warm"] = row["mepipe_warm"]["samples_per_s"] / row["reference"]["samples_per_s"]
             say(f"  reference {row['reference']['samples_per_s']:.2f} samples/s, mepipe "
@@ -427,9 +448,9 @@ def bench_pipeline(out=None, n_samples: int = 40, jobs: int = 2, engine: str = "
                           "frame, OpenCV TV-L1 defaults, numpy.gradient strain, np.save, one process",
                           "step_seconds_per_sample": {k: v / (repeat * len(samples)) for k, v in ref_times.items()}},
             "mepipe": {**summary("mepipe"), "description": f"mepipe.runner.preprocess, {engine}/{preset}, "
-                       f"jobs {jobs} (loky, fresh workers each round), HDF5 cache"},
-            "mepipe_warm": {**summary("mepipe_warm"), "description": "the same run again on the workers of the "
-                            "previous one (models loaded), into a new cache"},
+                       f"jobs {jobs}, a fresh client process each round (backend local: workers forked from it), HDF5 cache"},
+            "mepipe_warm": {**summary("mepipe_warm"), "description": "in the benchmark's process on loky workers "
+                            "started by an untimed run first (models loaded, kernels compiled), into a new cache"},
             "ratio_warm": float(np.median([x["ratio_warm"] for x in rounds])),
             "reference_boxes": _box_stats(ref_results),
             "rounds": rounds,

@@ -9,7 +9,6 @@ pooled UF1 and UAR that resample subjects (``bootstrap``; each draw averages the
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -144,6 +143,3 @@ def load_runs(out) -> list[Results]:
         return [Results.load(r["out"]) for r in d["runs"]]
     return [Results.load(out)]
 
-
-def finite(x) -> bool:
-    return x is not None and isinstance(x, (int, float)) and math.isfinite(x)
