@@ -77,6 +77,12 @@ def finish_run(out: Path, records: dict, folds, table, classes, label_info, conf
     atomic_write_text(pred_path, buf.getvalue())
 
     metrics = M.summarize(y_true, y_pred, classes)
+    bootstrap = None
+    if complete and config["protocol"] != "all" and len(rows) and len({x[2] for x in rows}) > 1:
+        from .stats import bootstrap_ci
+
+        bootstrap = bootstrap_ci([{"subject": [x[2] for x in rows], "true": y_true.tolist(), "pred": y_pred.tolist()}],
+                                 num_classes=len(classes))
     ds_col = np.array([x[1] for x in rows], dtype=object)
     per_dataset = {}
     if len(set(table["dataset"])) > 1:
@@ -128,7 +134,8 @@ def finish_run(out: Path, records: dict, folds, table, classes, label_info, conf
         viz.plot_angles(angles, paths["angles"])
     res = Results(out=out, config={**config, "elapsed_seconds": round(elapsed, 3)}, metrics=metrics,
                   per_dataset=per_dataset, per_fold=per_fold, selection=selection, device=device, paths=paths,
-                  labels=label_info, complete=complete, versions=library_versions(), curves=curves, angles=angles)
+                  labels=label_info, complete=complete, versions=library_versions(), curves=curves, angles=angles,
+                  bootstrap=bootstrap)
     atomic_write_text(out / "results.json", json.dumps(_clean(res.to_dict()), indent=2, default=str, allow_nan=False))
     return res
 
@@ -160,6 +167,10 @@ def results_table(res) -> str:
         f"  n={m['n']}  accuracy {_f(m['accuracy'])}  macro-F1 {_f(m['macro_f1'])}  "
         f"UF1 {_f(m['uf1'])}  UAR {_f(m['uar'])}   (pooled over folds)",
     ]
+    b = getattr(res, "bootstrap", None)
+    if b:
+        lines.append(f"  95 % bootstrap over {b['subjects']} subjects: UF1 [{_f(b['uf1']['low'])}, "
+                     f"{_f(b['uf1']['high'])}]  UAR [{_f(b['uar']['low'])}, {_f(b['uar']['high'])}]")
     width = max([len(k) for k in m["per_class"]] + [5])
     lines.append(f"  {'class':<{width}}  support  predicted  recall     F1")
     for k, v in m["per_class"].items():

@@ -25,6 +25,9 @@ class Results:
     versions: dict
     curves: dict | None = None
     angles: dict | None = None
+    #: 95 % bootstrap intervals of the pooled UF1 and UAR, resampling subjects
+    #: (:func:`~mepipe.train.stats.bootstrap_ci`); ``None`` for an unfinished run or one subject
+    bootstrap: dict | None = None
 
     @property
     def uf1(self) -> float:
@@ -50,6 +53,7 @@ class Results:
             "selection": self.selection, "complete": self.complete, "labels": self.labels,
             "metrics": self.metrics, "per_dataset": self.per_dataset, "per_fold": self.per_fold,
             "paths": self.paths, "curves": self.curves, "angles": self.angles,
+            "bootstrap": self.bootstrap,
         }
 
     @classmethod
@@ -62,7 +66,7 @@ class Results:
         return cls(out=Path(out), config=d["config"], metrics=d["metrics"], per_dataset=d["per_dataset"],
                    per_fold=d["per_fold"], selection=d["selection"], device=d["device"], paths=d["paths"],
                    labels=d["labels"], complete=d["complete"], versions=d["versions"],
-                   curves=d.get("curves"), angles=d.get("angles"))
+                   curves=d.get("curves"), angles=d.get("angles"), bootstrap=d.get("bootstrap"))
 
     def table(self) -> str:
         from .report import results_table

@@ -49,6 +49,21 @@ def test_seeds_give_one_row_each_and_mean_std_and_bootstrap(two_seeds):
         assert (res.out / f"seed-{s}" / "results.json").is_file()
 
 
+def test_a_single_run_has_its_own_subject_bootstrap(two_seeds):
+    """Each seed's own results.json: the bootstrap of its pooled predictions (one run), printed."""
+    from mepipe.train.results import Results
+    from mepipe.train.stats import bootstrap_ci
+
+    one = Results.load(two_seeds.out / "seed-1")
+    p = one.predictions
+    want = bootstrap_ci([{"subject": p["subject"].tolist(), "true": p["true_index"].tolist(),
+                          "pred": p["pred_index"].tolist()}], num_classes=len(one.labels["classes"]))
+    assert json.loads(json.dumps(want)) == one.bootstrap  # the same draws, through strict JSON
+    assert one.bootstrap["uf1"]["estimate"] == pytest.approx(one.uf1)
+    assert one.bootstrap["uar"]["estimate"] == pytest.approx(one.uar)
+    assert "95 % bootstrap over 3 subjects" in one.table()
+
+
 def test_seeds_resume_like_folds(casme2_like, tmp_path, monkeypatch, two_seeds):
     out = tmp_path / "resume"
     real = engine.train_fold
