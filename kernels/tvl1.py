@@ -425,7 +425,7 @@ def median_source(ksize: int) -> str:
     0.65 ns per pixel), and the pair loop runs over a multiple of :data:`_PAIR_BLOCK` pairs.
     Measured for 5 x 5 in a compiled loop: 1.8-2.0 ns per pixel at 256², 2.8-3.0 at 53²; called
     from Python, 2.5 and 6.6 against 10.2 and 26.7 for the networks applied to whole rows
-    (:func:`_median_rows_generic`, the previous kernel). ``tests/test_flow_engines.py`` checks the
+    (:func:`_median_rows_generic`, the previous kernel). ``tests/stages/test_flow_engines.py`` checks the
     pasted code equals this output.
     """
     k = int(ksize)

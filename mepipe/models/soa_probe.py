@@ -6,7 +6,7 @@ noise; averaging along lines orthogonal to θ* keeps the ridge sharp, any other 
 across positions. :class:`OrientationProbe` is one SOA layer (oriented pooling at a learnable θ,
 the SOA bottleneck attention on the profile) and a linear classifier on the attended profile.
 :func:`train_probe` trains it with Adam and returns the angle after every step. Used by
-``tests/test_models_soa.py`` (short run) and ``benchmarks/soa_angle.py`` (long run, plots).
+``tests/models/test_soa.py`` (short run) and ``benchmarks/soa_angle.py`` (long run, plots).
 """
 from __future__ import annotations
 

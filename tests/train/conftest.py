@@ -48,8 +48,9 @@ def make_cache(path, dataset: str, subjects, emotions, per_class: int = 2, seed:
 
 
 @pytest.fixture(scope="session")
-def synth_cache(tmp_path_factory):
-    """One dataset, 4 subjects, 3 classes, 2 samples per class and subject (24 samples)."""
+def pattern_cache(tmp_path_factory):
+    """One dataset, 4 subjects, 3 classes, 2 samples per class and subject (24 samples), each class a
+    planted pattern in every field (not the pipeline-made ``synth_cache`` of tests/conftest.py)."""
     d = tmp_path_factory.mktemp("synth")
     return make_cache(d / "synth.h5", "synth", ["s1", "s2", "s3", "s4"], ["negative", "positive", "surprise"])
 

@@ -14,13 +14,13 @@ TINY = {"dims": [8, 8, 8], "depths": [1, 1, 1], "heads": 1}
 
 
 @pytest.fixture(scope="module")
-def loso(synth_cache, tmp_path_factory):
-    return run([synth_cache], "ahmsa-net", out=tmp_path_factory.mktemp("pred") / "loso", epochs=2, batch_size=8,
+def loso(pattern_cache, tmp_path_factory):
+    return run([pattern_cache], "ahmsa-net", out=tmp_path_factory.mktemp("pred") / "loso", epochs=2, batch_size=8,
                lr=1e-3, model_kwargs=TINY, progress=False)
 
 
-def test_fold_checkpoint_reproduces_the_runs_test_predictions(loso, synth_cache, tmp_path):
-    res = predict(loso.out, cache=synth_cache, out=tmp_path / "p.csv", fold=1, progress=False)
+def test_fold_checkpoint_reproduces_the_runs_test_predictions(loso, pattern_cache, tmp_path):
+    res = predict(loso.out, cache=pattern_cache, out=tmp_path / "p.csv", fold=1, progress=False)
     got = pd.read_csv(res["path"], keep_default_na=False)
     assert len(got) == 24 and res["folds"] == [1]
     p = got[[c for c in got.columns if c.startswith("p_")]].to_numpy()
@@ -34,29 +34,29 @@ def test_fold_checkpoint_reproduces_the_runs_test_predictions(loso, synth_cache,
     assert res["metrics"]["n"] == 24  # every emotion of the cache is one of the run's classes
 
 
-def test_mean_of_folds_and_fold_choice_required(loso, synth_cache, tmp_path):
+def test_mean_of_folds_and_fold_choice_required(loso, pattern_cache, tmp_path):
     with pytest.raises(TrainError, match="has 4 folds: choose one with --fold"):
-        predict(loso.out, cache=synth_cache, out=tmp_path / "x.csv", progress=False)
-    each = [pd.read_csv(predict(loso.out, cache=synth_cache, out=tmp_path / f"f{i}.csv", fold=i,
+        predict(loso.out, cache=pattern_cache, out=tmp_path / "x.csv", progress=False)
+    each = [pd.read_csv(predict(loso.out, cache=pattern_cache, out=tmp_path / f"f{i}.csv", fold=i,
                                 progress=False)["path"]) for i in range(4)]
-    mean = pd.read_csv(predict(loso.out, cache=synth_cache, out=tmp_path / "m.csv", fold="mean",
+    mean = pd.read_csv(predict(loso.out, cache=pattern_cache, out=tmp_path / "m.csv", fold="mean",
                                progress=False)["path"])
     cols = [c for c in mean.columns if c.startswith("p_")]
     expect = np.mean([e[cols].to_numpy() for e in each], axis=0)
     assert np.allclose(mean[cols].to_numpy(), expect, atol=2e-6)
     with pytest.raises(TrainError, match="no checkpoint for fold 9"):
-        predict(loso.out, cache=synth_cache, out=tmp_path / "x.csv", fold=9, progress=False)
+        predict(loso.out, cache=pattern_cache, out=tmp_path / "x.csv", fold=9, progress=False)
 
 
-def test_protocol_all_trains_one_model_on_every_sample(synth_cache, tmp_path):
-    res = run([synth_cache], "ahmsa-net", protocol="all", out=tmp_path / "all", epochs=1, batch_size=8, lr=1e-3,
+def test_protocol_all_trains_one_model_on_every_sample(pattern_cache, tmp_path):
+    res = run([pattern_cache], "ahmsa-net", protocol="all", out=tmp_path / "all", epochs=1, batch_size=8, lr=1e-3,
               model_kwargs=TINY, progress=False)
     assert [f["name"] for f in res.per_fold] == ["all"] and res.per_fold[0]["train"] == 24
     assert res.metrics["n"] == 0 and "no test set" in res.metrics["notes"][0]
-    out = predict(res.out, cache=synth_cache, out=tmp_path / "all.csv", progress=False)
+    out = predict(res.out, cache=pattern_cache, out=tmp_path / "all.csv", progress=False)
     assert out["folds"] == [0] and out["n"] == 24
     with pytest.raises(TrainError, match="no test set to select on"):
-        run([synth_cache], "ahmsa-net", protocol="all", select="test-best", out=tmp_path / "tb", epochs=1,
+        run([pattern_cache], "ahmsa-net", protocol="all", select="test-best", out=tmp_path / "tb", epochs=1,
             model_kwargs=TINY, progress=False)
 
 
@@ -73,29 +73,29 @@ def _copy_with_recipe(src, dst, recipe, drop=()):
     return dst
 
 
-def test_inputs_computed_otherwise_are_refused(loso, synth_cache, tmp_path):
-    other = _copy_with_recipe(synth_cache, tmp_path / "other.h5", {"test": True, "align": {"size": 64}})
+def test_inputs_computed_otherwise_are_refused(loso, pattern_cache, tmp_path):
+    other = _copy_with_recipe(pattern_cache, tmp_path / "other.h5", {"test": True, "align": {"size": 64}})
     with pytest.raises(TrainError, match=r"align\.size differ"):
         predict(loso.out, cache=other, out=tmp_path / "x.csv", fold=0, progress=False)
-    with open_cache(synth_cache) as c:
+    with open_cache(pattern_cache) as c:
         recipe = c.recipe
-    nofield = _copy_with_recipe(synth_cache, tmp_path / "nofield.h5", recipe, drop=("ahmsa",))
+    nofield = _copy_with_recipe(pattern_cache, tmp_path / "nofield.h5", recipe, drop=("ahmsa",))
     with pytest.raises(TrainError, match="lacks the field"):
         predict(loso.out, cache=nofield, out=tmp_path / "x.csv", fold=0, progress=False)
     with pytest.raises(TrainError, match="label map"):
-        predict(loso.out, cache=synth_cache, out=tmp_path / "x.csv", fold=0, label_map="megc2019-3class",
+        predict(loso.out, cache=pattern_cache, out=tmp_path / "x.csv", fold=0, label_map="megc2019-3class",
                 progress=False)
     with pytest.raises(TrainError, match="no results.json"):
-        predict(tmp_path, cache=synth_cache, out=tmp_path / "x.csv", progress=False)
+        predict(tmp_path, cache=pattern_cache, out=tmp_path / "x.csv", progress=False)
 
 
-def test_predict_cli(loso, synth_cache, tmp_path, capsys):
+def test_predict_cli(loso, pattern_cache, tmp_path, capsys):
     from mepipe.cli import main
 
-    assert main(["predict", str(loso.out), "--cache", str(synth_cache), "--fold", "0", "--out",
+    assert main(["predict", str(loso.out), "--cache", str(pattern_cache), "--fold", "0", "--out",
                  str(tmp_path / "cli.csv"), "--quiet"]) == 0
     assert "24 samples predicted" in capsys.readouterr().out
-    assert main(["predict", str(loso.out), "--cache", str(synth_cache), "--out", str(tmp_path / "c.csv")]) == 2
+    assert main(["predict", str(loso.out), "--cache", str(pattern_cache), "--out", str(tmp_path / "c.csv")]) == 2
     assert "--fold" in capsys.readouterr().err
     d = json.loads((loso.out / "results.json").read_text())
     assert d["config"]["caches"][0]["feature_hash"]

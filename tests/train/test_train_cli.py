@@ -15,10 +15,10 @@ def _parser():
     return p
 
 
-def test_cli_trains_and_prints_the_table(synth_cache, tmp_path, capsys):
+def test_cli_trains_and_prints_the_table(pattern_cache, tmp_path, capsys):
     out = tmp_path / "cli"
     args = _parser().parse_args([
-        "train", str(synth_cache), "--model", "ahmsa-net", "--protocol", "holdout", "--epochs", "1",
+        "train", str(pattern_cache), "--model", "ahmsa-net", "--protocol", "holdout", "--epochs", "1",
         "--batch-size", "8", "--lr", "0.001", "--device", "cpu", "--seed", "3", "--out", str(out),
         "--model-kwargs", '{"dims": [8, 8, 8], "depths": [1, 1, 1], "heads": 1}',
         "--label-map", '{"classes": ["neg", "other"], "map": {"negative": "neg", "positive": "other", "surprise": ""}}',

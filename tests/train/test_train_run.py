@@ -147,8 +147,8 @@ def test_test_best_is_labelled_optimistic(small_cache, tmp_path, tiny_ahmsa):
     assert "ahmsa-net*" in table and "optimistic" in table and str(res.paths["confusion"]) in table
 
 
-def test_val_selection_uses_training_subjects_only(synth_cache, tmp_path, tiny_ahmsa):
-    res = run([synth_cache], out=tmp_path / "val", select="val", **_kw(tiny_ahmsa))
+def test_val_selection_uses_training_subjects_only(pattern_cache, tmp_path, tiny_ahmsa):
+    res = run([pattern_cache], out=tmp_path / "val", select="val", **_kw(tiny_ahmsa))
     meta = pd.read_csv(res.paths["predictions"], keep_default_na=False)
     for f in res.per_fold:
         rec = json.loads((res.out / "folds" / f"fold-{f['index']:02d}.json").read_text())
@@ -190,8 +190,8 @@ def test_lodo_holds_each_dataset_out(composite_caches, tmp_path, tiny_ahmsa):
     assert (pred.groupby("dataset")["fold"].nunique() == 1).all()
 
 
-def test_soa_angles_plot_and_hflip(synth_cache, tmp_path, tiny_soa):
-    res = run([synth_cache], "facesleuth-soa", out=tmp_path / "soa", epochs=2, batch_size=8, protocol="holdout",
+def test_soa_angles_plot_and_hflip(pattern_cache, tmp_path, tiny_soa):
+    res = run([pattern_cache], "facesleuth-soa", out=tmp_path / "soa", epochs=2, batch_size=8, protocol="holdout",
               augment="hflip", model_kwargs=tiny_soa, progress=False)
     assert (res.out / "angles.png").is_file()
     assert sorted(res.angles) == ["layer 1", "layer 2", "layer 3", "layer 4"]

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from mepipe.models import KNOWN_INPUTS, create_model, get_config, list_models
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "models.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "models.md"
 ALL = ["ahmsa-net", "facesleuth-cva", "facesleuth-soa", "facesleuth-soa-frozen", "facesleuth-soa-shared",
        "resnet18-baseline"]
 
