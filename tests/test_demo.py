@@ -12,6 +12,8 @@ import pytest
 
 from mepipe.cli import DEMO_SETTINGS, build_parser, main
 
+pytestmark = pytest.mark.slow  # subprocesses, worker pools or whole runs
+
 pytest.importorskip("torch")
 
 

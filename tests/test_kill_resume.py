@@ -22,6 +22,8 @@ import pytest
 from mepipe.cache import open_cache, spool_dir
 from mepipe.cache.spool import Spool
 
+pytestmark = pytest.mark.slow  # subprocesses, worker pools or whole runs
+
 N_SAMPLES = 6
 ENV = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
 

@@ -331,6 +331,7 @@ def _limit_file_size(limit: int):
     return pre
 
 
+@pytest.mark.slow
 def test_disk_full_keeps_existing_cache_intact(batch, tmp_path):
     root = batch["root"]
     m = root / "two.csv"

@@ -9,6 +9,8 @@ import pytest
 
 from mepipe.cache import open_cache
 
+pytestmark = pytest.mark.slow  # subprocesses, worker pools or whole runs
+
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):

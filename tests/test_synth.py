@@ -35,6 +35,7 @@ def _sample_arrays(out: Path, s: dict):
     return frames[0].astype(np.float32), frames[1].astype(np.float32), gt
 
 
+@pytest.mark.slow
 def test_same_seed_same_bytes_other_seed_differs(synth, tmp_path):
     out, _, _ = synth
     again = tmp_path / "again"

@@ -5,6 +5,8 @@ import json
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow  # subprocesses, worker pools or whole runs
+
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):

@@ -192,6 +192,7 @@ def test_import_is_cheap():
     assert out.strip() == "[]"
 
 
+@pytest.mark.slow
 def test_commit_batches_grow_with_the_cache(tmp_path, monkeypatch):
     """A commit copies the whole file: with ``commit_growth`` the bytes copied stay a small multiple
     of the final file (fixed batches copy it over and over), and the cache holds the same samples."""

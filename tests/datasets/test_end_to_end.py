@@ -13,6 +13,7 @@ CASES = [("casme2", "casme2_tree"), ("samm", "samm_tree"), ("smic", "smic_tree")
 
 
 @pytest.mark.parametrize("name,tree", CASES)
+@pytest.mark.slow
 def test_dataset_through_pipeline(name, tree, request, tmp_path):
     spec = request.getfixturevalue(tree)
     recipe = load_recipe(name)

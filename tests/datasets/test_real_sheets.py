@@ -276,6 +276,7 @@ def casme3_release(request, annotations, tmp_path_factory):
     return request.param, root, rel.casme3(root, annotations, request.param)
 
 
+@pytest.mark.slow
 def test_casme3_every_usable_row(casme3_release):
     layout, root, rows = casme3_release
     result = load_dataset("casme3", root)
@@ -308,6 +309,7 @@ def test_casme3_every_usable_row(casme3_release):
         assert f"(sheet: onset {r['Onset']}, apex {r['Apex']}, offset {r['Offset']})" in f.reason
 
 
+@pytest.mark.slow
 def test_casme3_ids_stay_when_rows_go(casme3_release, tmp_path):
     """Ids name the expression, not its rank among the rows: a sheet without the ``others`` rows
     gives the same ids to every other row."""

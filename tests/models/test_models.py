@@ -188,6 +188,7 @@ def test_deterministic_under_seed(name):
 # ---- overfitting a tiny batch ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ALL)
+@pytest.mark.slow
 def test_overfits_tiny_batch(name):
     torch.manual_seed(0)
     n_classes = 4

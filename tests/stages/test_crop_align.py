@@ -136,6 +136,7 @@ def test_face_too_small(faces_dir):
         FaceCropper({"min_face": 200, "upsample": 1}).detect(img)
 
 
+@pytest.mark.slow
 def test_cnn_detector_agrees_with_hog(faces_dir):
     import cv2
 
@@ -173,6 +174,7 @@ def _boxes(det, grey):
     return [(r.left(), r.top(), r.right(), r.bottom()) for r in det(grey, 1)]
 
 
+@pytest.mark.slow
 def test_saved_face_detector_is_dlibs(faces_dir, tmp_path, monkeypatch):
     """The detector loaded from mepipe's cache file finds exactly the boxes dlib's own finds, on
     every real face image; a damaged file is rebuilt; an empty MEPIPE_CACHE_DIR keeps nothing."""

@@ -52,6 +52,7 @@ def test_numba_recovers_warp_as_well_as_opencv(pairs, opencv_epe):
         assert epe < 0.3 * _epe(np.zeros_like(flow), g)
 
 
+@pytest.mark.slow
 def test_numba_micro_preset_as_good_as_opencv_defaults(pairs, opencv_epe, numba_micro):
     for flow, g, ref in zip(numba_micro, pairs["gt"], opencv_epe["default"]):
         assert _epe(flow, g) <= ref + 0.01
@@ -137,6 +138,7 @@ def test_presets():
 
 
 @pytest.mark.parametrize("ksize", [3, 5])
+@pytest.mark.slow
 def test_median_filter_matches_opencv(ksize):
     import cv2
 
@@ -332,6 +334,7 @@ def test_warp_linearise_equals_bicubic_reference():
     np.testing.assert_allclose(out[3], rho, rtol=1e-5, atol=0.05)
 
 
+@pytest.mark.slow
 def test_workspace_contents_do_not_change_the_flow(pairs):
     """tvl1_pair_into writes every workspace value before reading it: a workspace full of NaN, or
     one left over from another pair and another size, gives the flow of a fresh tvl1_pair bit for

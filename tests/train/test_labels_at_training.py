@@ -25,6 +25,7 @@ def casme2_like(tmp_path_factory):
     return make_cache(d / "casme2.h5", "casme2", ["sub01", "sub02", "sub03"], CASME2_EMOTIONS, per_class=1)
 
 
+@pytest.mark.slow
 def test_one_cache_three_label_maps_no_preprocessing(casme2_like, tmp_path):
     before = casme2_like.read_bytes()
     native = run([casme2_like], out=tmp_path / "native", **_kw())
@@ -39,6 +40,7 @@ def test_one_cache_three_label_maps_no_preprocessing(casme2_like, tmp_path):
     assert three.labels["excluded"] == {"casme2/fear": 3, "casme2/others": 3}
 
 
+@pytest.mark.slow
 def test_resume_onto_a_rewritten_cache_is_refused(tmp_path):
     cache = make_cache(tmp_path / "c.h5", "synth", ["s1", "s2", "s3"], ["a", "b"], per_class=1)
     out = tmp_path / "run"

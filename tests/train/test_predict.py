@@ -48,6 +48,7 @@ def test_mean_of_folds_and_fold_choice_required(loso, pattern_cache, tmp_path):
         predict(loso.out, cache=pattern_cache, out=tmp_path / "x.csv", fold=9, progress=False)
 
 
+@pytest.mark.slow
 def test_protocol_all_trains_one_model_on_every_sample(pattern_cache, tmp_path):
     res = run([pattern_cache], "ahmsa-net", protocol="all", out=tmp_path / "all", epochs=1, batch_size=8, lr=1e-3,
               model_kwargs=TINY, progress=False)

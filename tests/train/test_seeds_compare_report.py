@@ -12,6 +12,8 @@ from mepipe.train.paper import report
 
 from .conftest import make_cache
 
+pytestmark = pytest.mark.slow  # subprocesses, worker pools or whole runs
+
 TINY = {"dims": [8, 8, 8], "depths": [1, 1, 1], "heads": 1}
 CASME2_EMOTIONS = ["happiness", "disgust", "repression", "surprise", "others"]
 

@@ -112,6 +112,7 @@ def test_resume_after_a_crash_equals_uninterrupted_run(small_cache, tmp_path, ti
         assert all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
+@pytest.mark.slow
 def test_partial_folds_then_finish(small_cache, tmp_path, tiny_ahmsa, loso_run):
     out = tmp_path / "partial"
     part = run([small_cache], out=out, folds=[0, 1], **_kw(tiny_ahmsa))
@@ -147,6 +148,7 @@ def test_test_best_is_labelled_optimistic(small_cache, tmp_path, tiny_ahmsa):
     assert "ahmsa-net*" in table and "optimistic" in table and str(res.paths["confusion"]) in table
 
 
+@pytest.mark.slow
 def test_val_selection_uses_training_subjects_only(pattern_cache, tmp_path, tiny_ahmsa):
     res = run([pattern_cache], out=tmp_path / "val", select="val", **_kw(tiny_ahmsa))
     meta = pd.read_csv(res.paths["predictions"], keep_default_na=False)
