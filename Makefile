@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.mepipe-installed
 DEMO_OUT ?= demo-out
 
-.PHONY: venv demo test bench clean
+.PHONY: venv demo lint test test-fast bench clean
 
 venv: $(STAMP)
 
@@ -20,8 +20,18 @@ $(STAMP): setup.cfg pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/mepipe demo --out $(DEMO_OUT)
 
-test: $(STAMP)
+# ruff (lint + format check) and mypy on the public API (pyproject.toml), before every test run
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: lint
 	$(PY) -m pytest -q
+
+# the quick loop: everything but the end-to-end, subprocess and multi-process tests (under a minute)
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
 
 bench: $(STAMP)
 	$(VENV)/bin/mepipe bench flow --out benchmarks/results
