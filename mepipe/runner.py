@@ -412,16 +412,25 @@ def preprocess(samples, out, recipe: dict, jobs: int = 1, backend: str = "local"
             with contextlib.ExitStack() as stack:
                 import os
 
+                if fork or backend == "multiprocessing":
+                    # OpenCV's (and numba's) idle pool threads wait on condition variables that a
+                    # forked child inherits without the threads: the child's first setNumThreads
+                    # then waits forever in pthread_cond_destroy. One thread here while the pool
+                    # lives (this process only consumes results) means no pool to inherit.
+                    stack.enter_context(_one_thread())
                 if fork:  # workers forked from this warm process
                     one = functools.partial(process_one, recipe=recipe, single_thread=True, parent_pid=os.getpid())
                     results = forked_results(one, todo, jobs)
                     stack.callback(results.close)
                 else:
                     stack.enter_context(backend_context(backend, jobs, scheduler))
-                    if backend in ("loky", "multiprocessing"):  # the client helps while they start
+                    if backend == "loky":  # the client helps while they start (joblib's multiprocessing
+                        # backend cannot return results as they finish: it goes by groups below)
                         results = _with_parent_help(todo, recipe, jobs, os.getpid())
                     else:
-                        calls = (joblib.delayed(process_one)(s, recipe, True, None, None) for s in todo)
+                        # workers on this machine watch this process and exit when it dies
+                        watch = os.getpid() if backend == "multiprocessing" else None
+                        calls = (joblib.delayed(process_one)(s, recipe, True, None, watch) for s in todo)
                         results = parallel_results(calls, jobs)
                 _consume(results, writer, summary, bar, timer)
     except KeyboardInterrupt:

@@ -171,3 +171,29 @@ def test_local_backend_forks_warm_workers_in_a_fresh_process(tiny):
     assert res["done"] == len(samples) and res["client_graph"] is False  # MediaPipe ran in the workers only
     assert res["workers"] and all(w["started_warm"] for w in res["workers"])
     _assert_same(local, out)
+
+
+@pytest.mark.parametrize("backend", ["local", "multiprocessing"])
+def test_forked_workers_start_after_the_client_used_opencvs_threads(tiny, backend):
+    """A client that ran OpenCV's thread pool (as ``mepipe demo`` does while it draws its set)
+    forks workers that do not hang: the pool's idle threads wait on condition variables that a
+    fork inherits without the threads (``cv2.setNumThreads`` in the child then blocked forever)."""
+    root, samples, classes, recipe, local = tiny
+    out = root / f"after-cv2-{backend}.h5"
+    code = ("import sys, cv2, numpy as np; from mepipe.datasets import read_manifest; "
+            "from mepipe.recipe import load_recipe; from mepipe.runner import preprocess; "
+            "img = np.random.default_rng(0).random((1500, 1500)).astype(np.float32); "
+            "cv2.remap(img, img * 1000, img * 1000, cv2.INTER_LINEAR); cv2.resize(img, (2500, 2500)); "
+            "s, _ = read_manifest(sys.argv[1], dataset='scale'); "
+            "r = preprocess(s, sys.argv[2], load_recipe('default'), jobs=2, backend=sys.argv[3], progress=False); "
+            "print(r.done, cv2.getNumThreads())")
+    try:
+        p = subprocess.run([sys.executable, "-c", code, str(root / "set" / "manifest.csv"), str(out), backend],
+                           capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"preprocess --backend {backend} hung after the client used OpenCV's threads")
+    assert p.returncode == 0, p.stderr
+    done, threads = p.stdout.split()[-2:]
+    assert int(done) == len(samples)
+    assert int(threads) > 1  # the client's own OpenCV threads are given back after the run
+    _assert_same(local, out)
