@@ -160,6 +160,9 @@ SECTIONS: dict[str, dict[str, Param]] = {
     },
     "compose": {
         "enabled": Param(bool, True, "AHMSA-Net five-region composition"),
+        "layout": Param(str, "patch-grid", "where the regions go: on the model's 7x7 patch grid (patch-grid), "
+                        "HTNet's four 14x14 blocks without the nose (quadrants), or the old bands (bands)",
+                        choices=("patch-grid", "quadrants", "bands")),
         "size": Param(int, 28, "side of the composition", low=7, high=1024),
     },
     "cache": {

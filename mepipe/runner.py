@@ -139,6 +139,14 @@ def build_stages(recipe: dict) -> dict:
             raise
         except (ValueError, TypeError) as e:
             raise RecipeError(f"recipe {name}: [{section}] {e}") from None
+    comp = recipe.get("compose") or {}
+    if comp.get("enabled"):
+        from .stages.compose import tile_layout
+
+        try:  # a size the layout cannot put on the patch grid is refused before any work
+            tile_layout(comp.get("size", 28), comp.get("layout"))
+        except ValueError as e:
+            raise RecipeError(f"recipe {name}: [compose] {e}") from None
     return out
 
 
@@ -242,7 +250,8 @@ def compute_sample(sample, recipe: dict, single_thread: bool = False, timer=None
 
         try:
             with timer.stage("compose"):
-                fields["ahmsa"] = compose_regions(flow, strain, landmarks[1], size=comp["size"])
+                fields["ahmsa"] = compose_regions(flow, strain, landmarks[1], size=comp["size"],
+                                                  layout=comp["layout"])
         except StageError:
             raise
         except Exception as e:

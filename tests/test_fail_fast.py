@@ -58,6 +58,7 @@ BAD_RECIPES = {
     "unknown_compression": ("[cache]\ncompression = 'zstd'\n", ["[cache] compression = 'zstd' is not one of"]),
     "commit_every_text": ("[cache]\ncommit_every = 'x'\n", ["[cache] commit_every must be an integer"]),
     "unknown_engine": ("[flow]\nengine = 'foo'\n", ["[flow] engine = 'foo' is not one of"]),
+    "unknown_layout": ("[compose]\nlayout = 'grid'\n", ["[compose] layout = 'grid' is not one of"]),
     "unknown_dataset_option": ("[dataset]\nname = 'casme2'\nframez = 'raw'\n", ["unknown key 'framez' in [dataset]",
                                                                                "did you mean 'frames'"]),
 }

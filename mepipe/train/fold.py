@@ -164,6 +164,9 @@ def _train_fold(fold: Fold, data: dict, y: np.ndarray, cfg: TrainConfig, ctx: Fo
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     model = create_model(cfg.model, num_classes, **cfg.model_kwargs).to(device)
+    fit = getattr(model, "fit_inputs", None)
+    if callable(fit):  # input statistics (AHMSA-Net's scales) from this fold's training samples only
+        fit({k: v[fold.train] for k, v in data.items()})
     opt = build_optimizer(model, cfg)
     sched = None
     if cfg.scheduler == "exponential":

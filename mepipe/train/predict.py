@@ -166,7 +166,11 @@ def predict(run_dir, cache=None, manifest=None, out=None, fold=None, device: str
     probs = np.zeros((len(meta), len(run.classes)), dtype=np.float64)
     for i in folds:
         model = create_model(run.model, len(run.classes), **run.model_kwargs)
-        model.load_state_dict(torch.load(run.checkpoints[i], map_location="cpu", weights_only=True))
+        try:
+            model.load_state_dict(torch.load(run.checkpoints[i], map_location="cpu", weights_only=True))
+        except RuntimeError as e:  # e.g. a checkpoint of an earlier version of the model
+            raise TrainError(f"{run.checkpoints[i]} does not fit {run.model} as this mepipe builds it "
+                             f"({str(e).splitlines()[0]}); train the run again") from None
         model.to(dev).eval()
         with torch.no_grad():
             for s in range(0, len(meta), batch_size):

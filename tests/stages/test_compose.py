@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from mepipe.errors import StageError
-from mepipe.stages.compose import EYE_A, EYE_B, NOSE, compose_regions, region_boxes, tile_layout
+from mepipe.stages.compose import EYE_A, EYE_B, LAYOUTS, NOSE, compose_regions, region_boxes, tile_layout
 
 H = W = 128
 
@@ -29,11 +29,97 @@ def face_landmarks(eye_l=(44, 50), eye_r=(84, 50), nose=(64, 72), mouth_l=(50, 9
 
 
 def test_layout_covers_the_output_once():
-    for size in (28, 29, 40):
-        cover = np.zeros((size, size), int)
-        for r0, r1, c0, c1 in tile_layout(size).values():
-            cover[r0:r1, c0:c1] += 1
-        assert (cover == 1).all()
+    for layout, sizes in (("patch-grid", (28, 40, 56)), ("quadrants", (28, 40)), ("bands", (28, 29, 40))):
+        for size in sizes:
+            cover = np.zeros((size, size), int)
+            for r0, r1, c0, c1 in tile_layout(size, layout).values():
+                cover[r0:r1, c0:c1] += 1
+            assert (cover == 1).all(), (layout, size)
+
+
+def region_map(out: np.ndarray, boxes: dict) -> np.ndarray:
+    """The region each output pixel was read from: composed position maps (u = x, v = y) give every
+    pixel's source point, which lies in exactly one region's box (the boxes of ``face_landmarks``
+    do not overlap). -1 where a pixel lies in no box."""
+    names = list(boxes)
+    lab = np.full(out.shape[1:], -1)
+    for i, name in enumerate(names):
+        cx, cy, bw, bh = boxes[name]
+        inside = ((np.abs(out[0] - cx) <= bw / 2 + 1e-3) & (np.abs(out[1] - cy) <= bh / 2 + 1e-3))
+        assert not (inside & (lab >= 0)).any(), "boxes overlap: the test landmarks are wrong"
+        lab[inside] = i
+    return lab
+
+
+def blocks(lab: np.ndarray, side: int):
+    """``(row, col, set of labels)`` of each ``side x side`` block of ``lab``."""
+    n = lab.shape[0] // side
+    for r in range(n):
+        for c in range(n):
+            yield r, c, set(np.unique(lab[r * side:(r + 1) * side, c * side:(c + 1) * side]).tolist())
+
+
+@pytest.mark.parametrize("size", [28, 56])
+def test_patch_grid_puts_each_patch_on_one_region(size):
+    flow, strain = position_maps()
+    lm = face_landmarks()
+    out = compose_regions(flow, strain, lm, size=size, layout="patch-grid")
+    boxes = region_boxes(lm, (H, W), size, "patch-grid")
+    names = list(boxes)
+    lab = region_map(out, boxes)
+    assert (lab >= 0).all() and set(np.unique(lab)) == set(range(5))  # the five regions, nothing else
+    p = size // 4  # AHMSA-Net's 7x7 patches at 28; the same grid, scaled, at other sizes
+    for r, c, regions in blocks(lab, p):
+        assert len(regions) == 1, f"patch ({r}, {c}) mixes {[names[i] for i in regions]}"
+    first_level = {(r, c): {names[i] for i in regions} for r, c, regions in blocks(lab, 2 * p)}
+    assert first_level == {(0, 0): {"left_eye"}, (0, 1): {"right_eye"},
+                           (1, 0): {"nose", "left_mouth"}, (1, 1): {"nose", "right_mouth"}}
+    # the lower blocks hold the nose's half of their own side
+    nose = names.index("nose")
+    rows = lab[2 * p:3 * p]
+    assert (out[0][2 * p:3 * p, :2 * p][rows[:, :2 * p] == nose] < boxes["nose"][0]).all()
+    assert (out[0][2 * p:3 * p, 2 * p:][rows[:, 2 * p:] == nose] > boxes["nose"][0]).all()
+
+
+def test_quadrants_put_each_patch_and_each_block_on_one_region():
+    flow, strain = position_maps()
+    lm = face_landmarks()
+    out = compose_regions(flow, strain, lm, layout="quadrants")
+    boxes = region_boxes(lm, (H, W), 28, "quadrants")
+    names = list(boxes)
+    assert "nose" not in names
+    lab = region_map(out, boxes)
+    assert (lab >= 0).all()
+    assert all(len(regions) == 1 for _, _, regions in blocks(lab, 7))
+    first_level = {(r, c): {names[i] for i in regions} for r, c, regions in blocks(lab, 14)}
+    assert first_level == {(0, 0): {"left_eye"}, (0, 1): {"right_eye"}, (1, 0): {"left_mouth"},
+                           (1, 1): {"right_mouth"}}
+
+
+def test_bands_layout_is_still_available_and_straddles_the_patches():
+    flow, strain = position_maps()
+    lm = face_landmarks()
+    bands = compose_regions(flow, strain, lm, layout="bands")
+    grid = compose_regions(flow, strain, lm)  # the default
+    np.testing.assert_array_equal(grid, compose_regions(flow, strain, lm, layout="patch-grid"))
+    assert bands.shape == grid.shape and not np.allclose(bands, grid)
+    lab = region_map(bands, region_boxes(lm, (H, W), 28, "bands"))
+    mixed = [(r, c) for r, c, regions in blocks(lab, 7) if len(regions) > 1]
+    assert mixed == [(r, c) for r in (1, 2) for c in range(4)]  # patch rows [7, 14) and [14, 21)
+    assert tile_layout(28, "bands") == {"left_eye": (0, 10, 0, 14), "right_eye": (0, 10, 14, 28),
+                                        "nose": (10, 18, 0, 28), "left_mouth": (18, 28, 0, 14),
+                                        "right_mouth": (18, 28, 14, 28)}
+
+
+def test_sizes_off_the_patch_grid_are_refused():
+    flow, strain = position_maps()
+    for layout in ("patch-grid", "quadrants"):
+        with pytest.raises(ValueError, match=f"layout '{layout}'.*multiple of 4.*got 30"):
+            compose_regions(flow, strain, face_landmarks(), size=30, layout=layout)
+    assert compose_regions(flow, strain, face_landmarks(), size=30, layout="bands").shape == (3, 30, 30)
+    with pytest.raises(ValueError, match="unknown layout 'grid'"):
+        tile_layout(28, "grid")
+    assert LAYOUTS == ("patch-grid", "quadrants", "bands")
 
 
 def test_each_region_is_read_from_its_box():
@@ -118,3 +204,56 @@ def test_bad_maps_raise_value_error():
         compose_regions(flow[0], strain, face_landmarks())
     with pytest.raises(ValueError, match="strain"):
         compose_regions(flow, strain[:10], face_landmarks())
+
+
+# ---- the recipe key ----------------------------------------------------------------------------
+
+
+def test_schema_rejects_an_unknown_layout_naming_key_and_file():
+    from mepipe.recipe import RecipeError
+    from mepipe.recipe_schema import section_defaults, validate_recipe
+
+    assert section_defaults("compose")["layout"] == "patch-grid"
+    for layout in LAYOUTS:
+        assert validate_recipe({"compose": {"layout": layout}}, "r.toml")["compose"]["layout"] == layout
+    with pytest.raises(RecipeError, match=r"r\.toml: \[compose\] layout = 'patch_grid' is not one of .*"
+                                          r"did you mean 'patch-grid'"):
+        validate_recipe({"compose": {"layout": "patch_grid"}}, "r.toml")
+    with pytest.raises(RecipeError, match=r"\[compose\] layout must be a string"):
+        validate_recipe({"compose": {"layout": 3}}, "r.toml")
+
+
+def test_a_size_off_the_patch_grid_is_refused_before_work():
+    from mepipe.recipe import RecipeError, load_recipe
+    from mepipe.runner import build_stages
+
+    with pytest.raises(RecipeError, match=r"\[compose\] layout 'patch-grid' .* multiple of 4"):
+        build_stages(load_recipe(overrides={"compose": {"size": 30}}))
+    build_stages(load_recipe(overrides={"compose": {"size": 30, "layout": "bands"}}))
+    build_stages(load_recipe(overrides={"compose": {"size": 30, "enabled": False}}))  # nothing composed
+
+
+def test_layout_is_in_the_recipe_hash_and_old_caches_are_not_taken_for_new_ones(tmp_path):
+    import copy
+
+    from mepipe.cache import CacheError, CacheWriter, SampleRecord
+    from mepipe.recipe import feature_hash, load_recipe, recipe_hash
+
+    new = load_recipe()
+    bands = load_recipe(overrides={"compose": {"layout": "bands"}})
+    old = copy.deepcopy(new)  # what a cache made before the key existed recorded (its arrays: bands)
+    del old["compose"]["layout"]
+    hashes = {recipe_hash(new), recipe_hash(bands), recipe_hash(old)}
+    assert len(hashes) == 3
+    assert len({feature_hash(new), feature_hash(bands), feature_hash(old)}) == 3  # predict tells them apart
+
+    path = tmp_path / "old.h5"
+    meta = {"key": "d/s/a", "dataset": "d", "subject": "s", "sample_id": "a", "emotion": "x", "objective": "",
+            "onset": 0, "apex": 1, "offset": 2, "onset_frame": 1, "apex_frame": 2, "offset_frame": 3,
+            "apex_estimated": 0, "n_frames": 3, "source": "", "aus_text": "", "aus_known": 1, "notes": "[]",
+            "annotation": "", "extra": "{}"}
+    w = CacheWriter(path, old, recipe_hash(old), commit_every=1000)
+    w.add(SampleRecord("d/s/a", {"ahmsa": np.zeros((3, 28, 28), np.float32)}, meta, np.zeros(21, np.uint8)))
+    w.close()
+    with pytest.raises(CacheError, match="written with another recipe"):
+        CacheWriter(path, new, recipe_hash(new))

@@ -100,3 +100,19 @@ def test_predict_cli(loso, pattern_cache, tmp_path, capsys):
     assert "--fold" in capsys.readouterr().err
     d = json.loads((loso.out / "results.json").read_text())
     assert d["config"]["caches"][0]["feature_hash"]
+
+
+def test_a_checkpoint_of_another_model_version_is_one_error(loso, synth_cache, tmp_path):
+    import shutil
+
+    import torch
+
+    old = tmp_path / "old"
+    shutil.copytree(loso.out, old)
+    ck = old / "fold-01.pt"
+    state = torch.load(ck, weights_only=True)
+    for k in ("input_scale", "input_fitted"):  # as an AHMSA-Net saved before its input scaling existed
+        state.pop(k)
+    torch.save(state, ck)
+    with pytest.raises(TrainError, match=r"fold-01\.pt does not fit ahmsa-net .*train the run again"):
+        predict(old, cache=synth_cache, out=tmp_path / "p.csv", fold=1, progress=False)
