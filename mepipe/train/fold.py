@@ -64,23 +64,25 @@ def model_angles(model) -> dict[str, float] | None:
 
 
 def build_optimizer(model, cfg: TrainConfig):
-    """The optimiser of ``cfg`` over the model's trainable parameters; SOA angles get their own
-    group (``theta_lr``, ``theta_weight_decay``) when the config names one."""
+    """The optimiser of ``cfg`` over the model's trainable parameters. SOA angles always get their
+    own group: learning rate ``theta_lr`` (the run's ``lr`` when the config names none) and weight
+    decay ``theta_weight_decay``, 0 when not set. The angle is measured, not regularised: weight
+    decay on the raw angle would pull it toward 0 deg (horizontal), so it never inherits the
+    run's weight decay."""
     import torch
 
     tp = getattr(model, "theta_parameters", None)
     theta_ids = {id(p) for p in tp()} if callable(tp) else set()
-    main, angles = [], []
+    main: list = []
+    angles: list = []
     for _, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        (angles if (cfg.theta_lr is not None and id(p) in theta_ids) else main).append(p)
+        (angles if id(p) in theta_ids else main).append(p)
     groups: list[dict] = [{"params": main}]
     if angles:
-        g: dict = {"params": angles, "lr": cfg.theta_lr}
-        if cfg.theta_weight_decay is not None:
-            g["weight_decay"] = cfg.theta_weight_decay
-        groups.append(g)
+        groups.append({"params": angles, "lr": cfg.theta_lr if cfg.theta_lr is not None else cfg.lr,
+                       "weight_decay": float(cfg.theta_weight_decay or 0.0)})
     kw: dict = {"lr": cfg.lr}
     if cfg.weight_decay is not None:
         kw["weight_decay"] = cfg.weight_decay
