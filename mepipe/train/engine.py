@@ -97,7 +97,7 @@ def run_config(caches, cfg: TrainConfig, out=None, resume: bool = True, progress
     """:func:`run` with a ready :class:`TrainConfig`."""
     from ..device import DeviceError
     from ..models import create_model
-    from .augment import check_flippable
+    from .augment import AugmentError, check_augment
 
     t_start = time.time()
     if isinstance(caches, (str, Path)):
@@ -120,8 +120,10 @@ def run_config(caches, cfg: TrainConfig, out=None, resume: bool = True, progress
         inputs = tuple(create_model(cfg.model, len(classes), **cfg.model_kwargs).config.inputs)
     except (TypeError, ValueError) as e:
         raise TrainError(f"cannot build model {cfg.model!r} with {cfg.model_kwargs}: {e}") from None
-    if cfg.augment == "hflip":
-        check_flippable(inputs)
+    try:
+        check_augment(cfg.augment, inputs)
+    except AugmentError as e:
+        raise TrainError(str(e)) from None
     _check_aus(table, inputs, cfg)
     data = load_inputs(cache_paths, table, inputs, cfg.au_list)
     table, data, dropped = _finite_rows(table, data, cfg.drop_nonfinite)

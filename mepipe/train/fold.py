@@ -15,7 +15,7 @@ import numpy as np
 
 from ..atomic import atomic_open, atomic_write_text
 from . import metrics as M
-from .augment import hflip_batch
+from .augment import batch_augmenter
 from .config import TrainConfig, TrainError
 from .protocols import Fold
 
@@ -175,7 +175,7 @@ def _train_fold(fold: Fold, data: dict, y: np.ndarray, cfg: TrainConfig, ctx: Fo
     weight = None if w is None else torch.tensor(w, dtype=torch.float32, device=device)
     loss_fn = torch.nn.CrossEntropyLoss(weight=weight)
     eval_loss = torch.nn.CrossEntropyLoss()
-    flip = cfg.augment == "hflip"
+    augment = batch_augmenter(cfg.augment)
     bs = cfg.batch_size
     select = cfg.select
     epochs = cfg.epochs
@@ -199,9 +199,8 @@ def _train_fold(fold: Fold, data: dict, y: np.ndarray, cfg: TrainConfig, ctx: Fo
             tot_loss, correct = 0.0, 0
             for b in batches(order, bs):
                 inputs = to_device(data, b, device)
-                if flip:
-                    mask = torch.rand(len(b), generator=gen) < 0.5
-                    inputs = hflip_batch(inputs, mask)
+                if augment is not None:
+                    inputs = augment(inputs, gen)
                 target = torch.from_numpy(y[b]).to(device)
                 logits = model(**inputs)
                 loss = loss_fn(logits, target)
