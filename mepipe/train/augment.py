@@ -213,7 +213,10 @@ def batch_augmenter(augment: str):
     if augment == "none":
         return None
     if augment == "hflip":
-        return lambda inputs, gen: hflip_batch(inputs, torch.rand(len(next(iter(inputs.values()))), generator=gen) < 0.5)
+        def flip(inputs, gen):
+            return hflip_batch(inputs, torch.rand(len(next(iter(inputs.values()))), generator=gen) < 0.5)
+
+        return flip
     if augment in ("paper", "paper-noflip"):
         return lambda inputs, gen: paper_batch(inputs, gen, flip=augment == "paper")
     raise AugmentError(f"unknown augmentation {augment!r}; choose one of {', '.join(AUGMENTATIONS)}")
