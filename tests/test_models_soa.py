@@ -85,11 +85,12 @@ def test_theta_of_full_model_gets_a_gradient():
     assert theta.shape == (4,) and theta.grad is not None and bool((theta.grad != 0).all())
 
 
-def test_soa_at_90_reproduces_cva_with_shared_weights():
+@pytest.mark.parametrize("chain", ["mean", "conv"])
+def test_soa_at_90_reproduces_cva_with_shared_weights(chain):
     torch.manual_seed(0)
     # train mode: BatchNorm uses batch statistics, so activations are O(1)
-    cva = OrientedAttentionBlock((8, 8, 16, 32), (1, 2, 2, 2), cin=3, mode="cva").double()
-    soa = OrientedAttentionBlock((8, 8, 16, 32), (1, 2, 2, 2), cin=3, mode="shared", init_deg=90.0)
+    cva = OrientedAttentionBlock((8, 8, 16, 32), (1, 2, 2, 2), cin=3, mode="cva", chain=chain).double()
+    soa = OrientedAttentionBlock((8, 8, 16, 32), (1, 2, 2, 2), cin=3, mode="shared", init_deg=90.0, chain=chain)
     soa = soa.double()
     state = {k: v for k, v in cva.state_dict().items()}
     missing = soa.load_state_dict(state, strict=False)
