@@ -35,15 +35,6 @@ MODEL = "facesleuth-soa"
 CLASSES = 3
 
 
-def axis_mean(degs) -> float:
-    """Mean of axes (doubled-angle circular mean), degrees in [0, 180)."""
-    from mepipe.angles import fold
-
-    s = sum(math.sin(math.radians(2 * d)) for d in degs)
-    c = sum(math.cos(math.radians(2 * d)) for d in degs)
-    return fold(math.degrees(math.atan2(s, c)) / 2)
-
-
 def settings_against_defaults(epochs=None, batch_size=None, theta_lr=None) -> dict:
     """The run's optimiser settings, the model's defaults, and the list of those that differ."""
     from mepipe.train.config import TrainConfig
@@ -68,7 +59,7 @@ def train_one(target: float, init: float, seed: int, cfg, samples: int, size: in
     import torch
     import torch.nn.functional as F
 
-    from mepipe.angles import axis_distance
+    from mepipe.angles import axis_distance, axis_mean
     from mepipe.models import create_model
     from mepipe.synth import axis_pairs
     from mepipe.train.fold import batches, build_optimizer, fold_seed
@@ -136,6 +127,7 @@ def bench_soa(targets=(90.0, 60.0, 30.0), inits=None, seeds=1, out=None, epochs=
     """Run every (target, init, seed) and return the summary; with ``out``, write soa.json and soa.png."""
     import torch
 
+    from mepipe.angles import CONVENTION
     from mepipe.models.facesleuth import DEFAULT_INIT_DEG
     from mepipe.parallel import cpu_count
 
@@ -165,7 +157,7 @@ def bench_soa(targets=(90.0, 60.0, 30.0), inits=None, seeds=1, out=None, epochs=
                           f"accuracy {r['heldout_accuracy']:.2f}; {r['seconds']:.0f} s)", flush=True)
     result = {
         "model": MODEL,
-        "convention": "mepipe.angles: degrees in [0, 180), image x right and y down, 0 horizontal, 90 vertical (CVA)",
+        "convention": CONVENTION,
         "optimiser": s["used"], "defaults": s["defaults"], "differs_from_defaults": s["differs"],
         "data": {"samples_per_epoch": samples, "subjects": subjects, "size": size, "classes": CLASSES,
                  "amplitude_px": list(amplitude), "noise_grey_levels": noise, "band_jitter": jitter,

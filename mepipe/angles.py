@@ -61,6 +61,22 @@ def axis_distance(a_deg: float, b_deg: float) -> float:
     return min(d, 180.0 - d)
 
 
+def axis_mean(degs) -> float:
+    """The mean of axes (the doubled-angle circular mean), degrees in [0, 180): 2° and 178° average
+    to 0°, not to 90° as their arithmetic mean would. NaN for an empty list or axes that cancel."""
+    degs = [float(d) for d in degs]
+    s = sum(math.sin(math.radians(2 * d)) for d in degs)
+    c = sum(math.cos(math.radians(2 * d)) for d in degs)
+    if not degs or math.hypot(s, c) < 1e-12 * max(1, len(degs)):
+        return float("nan")
+    return fold(math.degrees(math.atan2(s, c)) / 2)
+
+
+#: one line saying how the reported angles read (results.json, soa.json)
+CONVENTION = ("degrees in [0, 180) (an axis: θ and θ + 180° are one), image x right and y down, 0 = horizontal, "
+              "90 = vertical = CVA (the paper's convention; the authors' code's a is 90 - θ)")
+
+
 def mirrored(deg: float) -> float:
     """The axis a horizontal flip (x -> -x) makes of axis ``deg``: 180° - θ. Only 0° and 90° are
     their own mirror images, so flips mix every oblique axis with another one."""
@@ -73,5 +89,5 @@ def rotated(deg: float, phi_deg: float) -> float:
     return fold(float(deg) + float(phi_deg))
 
 
-__all__ = ["VERTICAL_DEG", "HORIZONTAL_DEG", "fold", "reported_deg", "internal_rad", "from_authors", "to_authors",
-           "axis_distance", "mirrored", "rotated"]
+__all__ = ["VERTICAL_DEG", "HORIZONTAL_DEG", "CONVENTION", "fold", "reported_deg", "internal_rad", "from_authors",
+           "to_authors", "axis_distance", "axis_mean", "mirrored", "rotated"]

@@ -195,3 +195,13 @@ def test_authors_angle_convention_maps_to_the_reported_one():
     best = max(scan, key=lambda a: float(authors_profile(a).var()))
     assert angles.axis_distance(angles.from_authors(best), target) <= 2.0
     assert angles.axis_distance(best, target) > 20.0  # the raw number would be wrong
+
+
+def test_fold_angles_are_averaged_as_axes():
+    from mepipe import angles
+    from mepipe.train.report import _mean_angles
+
+    assert angles.axis_mean([2.0, 178.0]) == pytest.approx(0.0, abs=1e-9)
+    assert angles.axis_mean([80.0, 100.0]) == pytest.approx(90.0)
+    recs = [{"angles": {"layer 1": [2.0, 10.0]}}, {"angles": {"layer 1": [178.0, 20.0]}}]
+    assert _mean_angles(recs)["layer 1"] == pytest.approx([0.0, 15.0], abs=1e-9)

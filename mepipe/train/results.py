@@ -50,6 +50,7 @@ class Results:
             "selection": self.selection, "complete": self.complete, "labels": self.labels,
             "metrics": self.metrics, "per_dataset": self.per_dataset, "per_fold": self.per_fold,
             "paths": self.paths, "curves": self.curves, "angles": self.angles,
+            "angles_convention": _angles_convention() if self.angles else None,
         }
 
     @classmethod
@@ -71,3 +72,9 @@ class Results:
 
     def __str__(self) -> str:
         return self.table()
+
+
+def _angles_convention() -> str:
+    from ..angles import CONVENTION
+
+    return CONVENTION
