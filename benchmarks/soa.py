@@ -18,7 +18,8 @@ gradient. No crop, alignment or flow stage runs: the pairs come straight from th
 Writes ``soa.json`` (settings, defaults, machine, and ``runs``: ``target_deg``, ``init_deg``,
 ``seed``, ``final_deg`` (the axis mean of the four layers), ``final_deg_layers``,
 ``distance_deg_layers``, ``within_5_deg``, angles per epoch, loss and accuracy) and ``soa.png``
-(θ per epoch for each layer, dashed targets).
+(θ per epoch for each layer, dashed targets). ``--model facesleuth-soa-shared`` trains the variant
+with one angle for the four layers instead.
 
     mepipe bench soa --targets 90 60 30 --out benchmarks/results/soa
 """
@@ -32,15 +33,17 @@ import time
 from pathlib import Path
 
 MODEL = "facesleuth-soa"
+#: the models whose angle is learned (``--model``)
+MODELS = ("facesleuth-soa", "facesleuth-soa-shared")
 CLASSES = 3
 
 
-def settings_against_defaults(epochs=None, batch_size=None, theta_lr=None) -> dict:
+def settings_against_defaults(epochs=None, batch_size=None, theta_lr=None, model: str = MODEL) -> dict:
     """The run's optimiser settings, the model's defaults, and the list of those that differ."""
     from mepipe.train.config import TrainConfig
 
-    default = TrainConfig.create(MODEL)
-    cfg = TrainConfig.create(MODEL, epochs=epochs, batch_size=batch_size)
+    default = TrainConfig.create(model)
+    cfg = TrainConfig.create(model, epochs=epochs, batch_size=batch_size)
     if theta_lr is not None:
         cfg = cfg.replace(theta_lr=float(theta_lr))
     keys = ("optimizer", "lr", "weight_decay", "theta_lr", "theta_weight_decay", "batch_size", "epochs",
@@ -65,7 +68,7 @@ def train_one(target: float, init: float, seed: int, cfg, samples: int, size: in
     from mepipe.train.fold import batches, build_optimizer, fold_seed
 
     torch.manual_seed(fold_seed(seed, int(round(target * 1000))))
-    model = create_model(MODEL, CLASSES, input_size=size, init_deg=init)
+    model = create_model(cfg.model, CLASSES, input_size=size, init_deg=init)
     opt = build_optimizer(model, cfg)
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.scheduler_gamma) if cfg.scheduler else None
     decay = cfg.scheduler_decay_epochs if cfg.scheduler_decay_epochs is not None else cfg.epochs
@@ -123,7 +126,8 @@ def train_one(target: float, init: float, seed: int, cfg, samples: int, size: in
 
 def bench_soa(targets=(90.0, 60.0, 30.0), inits=None, seeds=1, out=None, epochs=None, batch_size=None,
               theta_lr=None, samples: int = 144, size: int = 64, amplitude=(0.5, 1.5), noise: float = 2.0,
-              jitter: float = 0.08, subjects: int = 6, threads: int = 1, progress: bool = True) -> dict:
+              jitter: float = 0.08, subjects: int = 6, threads: int = 1, progress: bool = True,
+              model: str = MODEL) -> dict:
     """Run every (target, init, seed) and return the summary; with ``out``, write soa.json and soa.png."""
     import torch
 
@@ -133,14 +137,16 @@ def bench_soa(targets=(90.0, 60.0, 30.0), inits=None, seeds=1, out=None, epochs=
 
     if size % 16 or size < 32:
         raise ValueError(f"--size must be a multiple of 16, at least 32; got {size}")
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {', '.join(MODELS)} (a learned angle), got {model!r}")
     if samples < 2 * CLASSES or subjects < 1:
         raise ValueError("need at least 6 samples per epoch and one subject")
     torch.set_num_threads(int(threads))
     inits = [DEFAULT_INIT_DEG] if not inits else [float(i) for i in inits]
-    s = settings_against_defaults(epochs, batch_size, theta_lr)
+    s = settings_against_defaults(epochs, batch_size, theta_lr, model)
     if progress:
         diff = ", ".join(f"{k} {v['used']} (default {v['default']})" for k, v in s["differs"].items())
-        print(f"mepipe bench soa: {MODEL} at its default optimiser settings"
+        print(f"mepipe bench soa: {model} at its default optimiser settings"
               + (f" except {diff}" if diff else "") + f"; {samples} fresh pairs per epoch at {size} px")
     runs = []
     t0 = time.time()
@@ -156,7 +162,7 @@ def bench_soa(targets=(90.0, 60.0, 30.0), inits=None, seeds=1, out=None, epochs=
                           f" (axis mean {r['final_deg']:.1f}; {r['layers_within_5_deg']}/4 within 5°; held-out "
                           f"accuracy {r['heldout_accuracy']:.2f}; {r['seconds']:.0f} s)", flush=True)
     result = {
-        "model": MODEL,
+        "model": model,
         "convention": CONVENTION,
         "optimiser": s["used"], "defaults": s["defaults"], "differs_from_defaults": s["differs"],
         "data": {"samples_per_epoch": samples, "subjects": subjects, "size": size, "classes": CLASSES,
@@ -220,6 +226,8 @@ def register(bench_sub) -> None:
                              description=__doc__.split("\n\n")[0] + "\n\n" + __doc__.split("\n\n")[1],
                              formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--targets", type=_angle, nargs="+", default=[90.0, 60.0, 30.0], help="planted axes (degrees)")
+    p.add_argument("--model", default=MODEL, choices=MODELS,
+                   help=f"the SOA model (default {MODEL}: one angle per layer)")
     p.add_argument("--inits", type=_angle, nargs="+", default=None, help="start angles (default: the model's, 45)")
     p.add_argument("--seeds", type=A.positive_int, default=1, help="seeds per (target, start)")
     p.add_argument("--out", required=True, help="folder for soa.json and soa.png")
@@ -254,7 +262,7 @@ def _cli_soa(args) -> int:
     res = bench_soa(targets=args.targets, inits=args.inits, seeds=args.seeds, out=args.out, epochs=args.epochs,
                     batch_size=args.batch_size, theta_lr=args.theta_lr, samples=args.samples, size=args.size,
                     amplitude=args.amplitude, noise=args.noise, jitter=args.jitter, subjects=args.subjects,
-                    threads=args.threads, progress=not args.quiet)
+                    threads=args.threads, progress=not args.quiet, model=args.model)
     s = res["summary"]
     print(f"{s['runs_within_5_deg']}/{s['n_runs']} runs with every layer within 5° of its axis "
           f"({s['layers_within_5_deg']}/{s['n_layers']} layers); {s['seconds']:.0f} s; wrote "
