@@ -102,7 +102,7 @@ class TrainConfig:
     IDENTITY = ("model", "model_kwargs", "protocol", "epochs", "batch_size", "lr", "seed", "select", "label_map",
                 "class_weighting", "augment", "val_fraction", "holdout_fraction", "optimizer", "weight_decay",
                 "drop_nonfinite", "composite_list", "allow_partial_composite", "allow_missing_aus", "threads",
-                "deterministic", "au_list")
+                "deterministic", "au_list", "theta_lr", "theta_weight_decay")
 
     @classmethod
     def create(cls, model: str, *, protocol: str = "loso", epochs: int | None = None, batch_size: int | None = None,
