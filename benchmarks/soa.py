@@ -125,8 +125,8 @@ def train_one(target: float, init: float, seed: int, cfg, samples: int, size: in
 
 
 def bench_soa(targets=(90.0, 60.0, 30.0), inits=None, seeds=1, out=None, epochs=None, batch_size=None,
-              theta_lr=None, samples: int = 144, size: int = 64, amplitude=(0.5, 1.5), noise: float = 2.0,
-              jitter: float = 0.08, subjects: int = 6, threads: int = 1, progress: bool = True,
+              theta_lr=None, samples: int = 120, size: int = 64, amplitude=(0.5, 1.5), noise: float = 2.0,
+              jitter: float = 0.08, subjects: int = 5, threads: int = 1, progress: bool = True,
               model: str = MODEL) -> dict:
     """Run every (target, init, seed) and return the summary; with ``out``, write soa.json and soa.png."""
     import torch
@@ -234,8 +234,8 @@ def register(bench_sub) -> None:
     p.add_argument("--epochs", type=A.positive_int, default=None, help="default: the model's (99)")
     p.add_argument("--batch-size", type=A.positive_int, default=None, help="default: the model's (50)")
     p.add_argument("--theta-lr", type=A.positive_float, default=None, help="default: the model's (5e-3)")
-    p.add_argument("--samples", type=A.positive_int, default=144, help="fresh pairs drawn every epoch")
-    p.add_argument("--subjects", type=A.positive_int, default=6, help="subjects (faces and their variants)")
+    p.add_argument("--samples", type=A.positive_int, default=120, help="fresh pairs drawn every epoch")
+    p.add_argument("--subjects", type=A.positive_int, default=5, help="subjects (faces and their variants)")
     p.add_argument("--size", type=A.positive_int, default=64, help="frame side and model input_size (multiple of 16)")
     p.add_argument("--amplitude", type=A.positive_float, nargs=2, default=[0.5, 1.5], metavar=("LO", "HI"),
                    help="peak displacement range in px")
