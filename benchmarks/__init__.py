@@ -11,7 +11,7 @@ import argparse
 import importlib
 
 #: benchmark modules (``mepipe.benchmarks.<name>``), one ``mepipe bench`` subcommand each
-SUBCOMMANDS = ("flow", "pipeline")
+SUBCOMMANDS = ("flow", "pipeline", "soa")
 
 
 def register(subparsers) -> argparse.ArgumentParser:

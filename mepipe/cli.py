@@ -20,11 +20,14 @@ from .errors import MepipeError
 #: them. With the paper's batch 50 / 99 epochs cut to a few epochs, FaceSleuth gets ~30 optimisation
 #: steps per fold and stays at chance, AU vector or not: the demo gives it more, cheaper steps (64 px
 #: input, half width, batch 4, 25 epochs), no dropout (which slows fitting 24 samples) and horizontal
-#: flips (the demo's subjects 3 and 4 are mirrored variants of the faces of subjects 1 and 2).
+#: flips (the demo's subjects 3 and 4 are mirrored variants of the faces of subjects 1 and 2) for
+#: the models whose orientation flips leave alone; the SOA models, which learn their angle, train
+#: unflipped (a flip turns an axis θ into 180° - θ: see mepipe.train.augment).
 DEMO_FACESLEUTH = {"epochs": 25, "batch_size": 4, "augment": "hflip",
                    "model_kwargs": {"input_size": 64, "width": 16, "embed_dim": 16, "dropout": 0.0}}
 DEMO_SETTINGS = {
     "facesleuth*": DEMO_FACESLEUTH,
+    "facesleuth-soa*": {**DEMO_FACESLEUTH, "augment": "none"},
     # AHMSA-Net's paper lr (5e-6 over 800 epochs) cannot move in a few demo epochs
     "ahmsa-net": {"epochs": 10, "batch_size": 8, "lr": 1e-3},
     "*": {"epochs": 10, "batch_size": 8},
@@ -185,7 +188,8 @@ def cmd_demo(args) -> int:
         except KeyError as e:
             raise MepipeError(str(e.args[0])) from None
         fs = model.startswith("facesleuth")
-        base = DEMO_SETTINGS["facesleuth*" if fs else model if model in DEMO_SETTINGS else "*"]
+        key = ("facesleuth-soa*" if model.startswith("facesleuth-soa") else "facesleuth*") if fs else model
+        base = DEMO_SETTINGS[key if key in DEMO_SETTINGS else "*"]
         kwargs = dict(base.get("model_kwargs", {}))
         if args.no_aus:
             if not fs:

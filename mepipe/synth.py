@@ -222,6 +222,37 @@ def au_field(emotion: str, landmarks: np.ndarray, shape, amplitude: float, rng: 
     return (field * (amplitude / peak)).astype(np.float32)
 
 
+#: ``--axis`` sets: the classes and how far apart their bands lie (fraction of the frame side)
+AXIS_CLASSES = ("band-1", "band-2", "band-3")
+AXIS_SPACING = 0.2
+AXIS_SIGMA = 0.05
+AXIS_JITTER = 0.01
+
+
+def axis_band_field(shape, axis_deg: float, k: int, n_classes: int, amplitude: float,
+                    rng: np.random.Generator, jitter: float = AXIS_JITTER) -> np.ndarray:
+    """The onset→apex field ``(2,H,W)`` float32 of class ``k`` of an ``--axis`` set.
+
+    The skin moves along the axis ``d = (cos θ, sin θ)`` (θ = ``axis_deg`` in the reported
+    convention of :mod:`mepipe.angles`: image x right, y down, 90 = vertical) inside a band that runs
+    orthogonally to it across the whole frame; the band's centre lies at ``t_k = (k - (K-1)/2) ·
+    AXIS_SPACING · side`` along ``d`` from the frame centre (Gaussian jitter of σ = ``jitter`` · side, by
+    default ``AXIS_JITTER``; a larger jitter makes neighbouring classes overlap), its profile is
+    Gaussian (σ = ``AXIS_SIGMA`` · side) and its peak displacement ``amplitude`` px. Classes differ
+    only in where along ``d`` the motion is, and the motion itself points along ``d``: averaging
+    along lines orthogonal to ``d`` (SOA at θ) keeps the band sharp, any other angle smears it.
+    """
+    h, w = shape
+    side = float(min(h, w))
+    th = np.deg2rad(float(axis_deg))
+    d = np.array([np.cos(th), np.sin(th)])
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    t = (xx - (w - 1) / 2.0) * d[0] + (yy - (h - 1) / 2.0) * d[1]
+    centre = ((k - (n_classes - 1) / 2.0) * AXIS_SPACING + rng.normal(0.0, jitter)) * side
+    prof = np.exp(-0.5 * ((t - centre) / (AXIS_SIGMA * side)) ** 2)
+    return (amplitude * prof[None] * d[:, None, None]).astype(np.float32)
+
+
 def temporal_profile(n_frames: int, apex: int) -> np.ndarray:
     """Raised-cosine intensity per frame: 0 at frame 0 (onset), 1 at ``apex``, 0 at the last frame (offset)."""
     if not 0 < apex < n_frames - 1:
@@ -294,6 +325,7 @@ def make_synthetic_set(
     progress: bool = True,
     emotions=None,
     noise: float = 1.0,
+    axis: float | None = None,
 ) -> Path:
     """Write a synthetic micro-expression set under ``out`` and return the path of its ``manifest.csv``.
 
@@ -303,7 +335,10 @@ def make_synthetic_set(
     (mirrored, rescaled, shifted, gamma and gain changed) — the same person, not a new one.
     ``emotions``: the classes to use (default all of :data:`EMOTIONS`), assigned to each subject's
     samples in equal numbers (±1 when they do not divide evenly). ``noise``: standard deviation
-    of the per-frame Gaussian sensor noise in grey levels. Files: ``out/<subject>/<sample_id>/img<n>.png``
+    of the per-frame Gaussian sensor noise in grey levels. ``axis`` (degrees, reported convention of
+    :mod:`mepipe.angles`): instead of AU-like movements, the classes :data:`AXIS_CLASSES` whose
+    motion is a band along that axis (:func:`axis_band_field`), with an empty AU cell for every
+    sample (no class is told apart by its AUs). Files: ``out/<subject>/<sample_id>/img<n>.png``
     (``frames_per_sample`` frames; onset is position 0, offset the last), ``gt_flow.npy`` (float32
     ``(2,size,size)``, the onset→apex field in frame pixels), ``out/manifest.csv``, ``out/synth.json``.
     """
@@ -315,10 +350,17 @@ def make_synthetic_set(
         raise SynthError("frames_per_sample must be at least 3 (onset, apex, offset)")
     if size < 96:
         raise SynthError("size must be at least 96 pixels (dlib must find the face again in the frames)")
-    emotions = tuple(emotions) if emotions is not None else tuple(EMOTIONS)
-    unknown = [e for e in emotions if e not in EMOTIONS]
-    if unknown or not emotions:
-        raise SynthError(f"unknown emotion(s) {unknown}; known: {', '.join(EMOTIONS)}")
+    if axis is not None:
+        if emotions is not None:
+            raise SynthError("axis sets have their own classes (band-1..3); give emotions or axis, not both")
+        if not np.isfinite(axis):
+            raise SynthError(f"axis must be a finite angle in degrees, got {axis!r}")
+        emotions = AXIS_CLASSES
+    else:
+        emotions = tuple(emotions) if emotions is not None else tuple(EMOTIONS)
+        unknown = [e for e in emotions if e not in EMOTIONS]
+        if unknown or not emotions:
+            raise SynthError(f"unknown emotion(s) {unknown}; known: {', '.join(EMOTIONS)}")
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -368,7 +410,10 @@ def make_synthetic_set(
             hi = max(lo, frames_per_sample - 1 - max(1, frames_per_sample // 4))
             apex = int(rng.integers(lo, hi + 1))  # in the middle: a rise and a fall of several frames
             first = _first_frame_number(rng, frames_per_sample)
-            field = au_field(emotion, face.landmarks, (size, size), amplitude, rng)
+            if axis is None:
+                field = au_field(emotion, face.landmarks, (size, size), amplitude, rng)
+            else:
+                field = axis_band_field((size, size), axis, emotions.index(emotion), len(emotions), amplitude, rng)
             profile = temporal_profile(frames_per_sample, apex)
 
             folder = out / subject / sample_id
@@ -385,7 +430,7 @@ def make_synthetic_set(
             np.save(buf, field)
             (folder / "gt_flow.npy").write_bytes(buf.getvalue())
 
-            aus = EMOTIONS[emotion][0]
+            aus = EMOTIONS[emotion][0] if axis is None else ""
             rows.append([subject, sample_id, f"{subject}/{sample_id}", 0, apex, frames_per_sample - 1, emotion, aus])
             meta_samples.append({
                 "key": f"{subject}/{sample_id}",
@@ -418,7 +463,11 @@ def make_synthetic_set(
         "noise_sigma": noise,
         "amplitude_range_px": list(AMPLITUDE_RANGE),
         "crop_margin": CROP_MARGIN,
-        "emotions": {e: {"aus": EMOTIONS[e][0], "movement": EMOTIONS[e][1]} for e in emotions},
+        "emotions": ({e: {"aus": EMOTIONS[e][0], "movement": EMOTIONS[e][1]} for e in emotions} if axis is None else
+                     {e: {"aus": "", "movement": f"band {i + 1} of {len(emotions)} along the {axis:g} deg axis"}
+                      for i, e in enumerate(emotions)}),
+        "axis_deg": axis,
+        "axis_convention": "mepipe.angles: image x right, y down, 0 = horizontal, 90 = vertical (CVA)",
         "faces": [p.name for p, _, _ in photos],
         "skipped_faces": skipped,
         "distinct_people": min(subjects, len(photos)),
@@ -429,6 +478,68 @@ def make_synthetic_set(
     }
     (out / "synth.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     return manifest
+
+
+def axis_pairs(axis_deg: float, subjects: int = 6, samples_per_subject: int = 24, size: int = 64, seed: int = 0,
+               faces=None, amplitude_range=(1.0, 2.0), noise: float = 1.0, jitter: float = AXIS_JITTER) -> dict:
+    """Onset/apex pairs of an ``--axis`` set, in memory, without frame files or preprocessing.
+
+    The same construction as :func:`make_synthetic_set` with ``axis`` (faces of real photographs
+    and their variants, cropped to ``size`` x ``size``; the band fields of :func:`axis_band_field`
+    with peak amplitudes drawn from ``amplitude_range`` px and band jitter ``jitter``; per-frame
+    sensor noise ``noise`` grey levels), but only the onset and the apex frame, straight from the
+    warp: no crop, alignment or flow stage between them. Classes are balanced per subject. Returns ``{"onset", "apex"}``
+    float32 ``(N, 3, size, size)`` BGR in [0, 1] (as :class:`~mepipe.torch_dataset.CacheDataset`
+    gives them), ``"aus"`` float32 ``(N, 21)`` zeros, ``"aus_mask"`` ones ``(N, 1)``, ``"y"``
+    int64 ``(N,)`` and ``"subject"`` (N,) str.
+    """
+    import cv2
+
+    from .aus import AU_LIST
+    from .quiet import native_stderr_silenced
+
+    if subjects < 1 or samples_per_subject < 1:
+        raise SynthError("subjects and samples_per_subject must be at least 1")
+    lo_a, hi_a = (float(v) for v in amplitude_range)
+    if not 0 < lo_a <= hi_a:
+        raise SynthError(f"amplitude_range must be 0 < low <= high, got {amplitude_range}")
+    photos = []
+    for p in _face_paths(faces):
+        with native_stderr_silenced():
+            img = cv2.imread(str(p), cv2.IMREAD_COLOR)
+        if img is None:
+            continue
+        try:
+            photos.append((p, img, _photo_landmarks(p, img)))
+        except SynthError:
+            continue
+    if not photos:
+        raise SynthError("no usable face among the face images")
+    n_cls = len(AXIS_CLASSES)
+    onsets, apexes, ys, subs = [], [], [], []
+    for si, ss in enumerate(np.random.SeedSequence([seed, int(round(axis_deg * 1000))]).spawn(subjects)):
+        rng = np.random.default_rng(ss)
+        path, photo, lm = photos[si % len(photos)]
+        variant = _subject_variant(si // len(photos), rng)
+        variant_px = dict(variant, shift=[v * size for v in variant["shift"]])
+        base = _make_face(photo, lm, size, variant_px, path.name).image.astype(np.float32)
+        labels = [(j + int(rng.integers(n_cls))) % n_cls for j in range(samples_per_subject)]
+        for k in labels:
+            field = axis_band_field((size, size), axis_deg, k, n_cls, float(rng.uniform(lo_a, hi_a)), rng, jitter)
+            apex = warp_forward(base, field)
+            pair = []
+            for frame in (base, apex):
+                if noise > 0:
+                    frame = frame + rng.normal(0.0, noise, frame.shape).astype(np.float32)
+                pair.append(np.clip(np.rint(frame), 0, 255).astype(np.float32).transpose(2, 0, 1) / 255.0)
+            onsets.append(pair[0])
+            apexes.append(pair[1])
+            ys.append(k)
+            subs.append(f"s{si + 1:02d}")
+    n = len(ys)
+    return {"onset": np.stack(onsets), "apex": np.stack(apexes), "aus": np.zeros((n, len(AU_LIST)), np.float32),
+            "aus_mask": np.ones((n, 1), np.float32), "y": np.asarray(ys, dtype=np.int64),
+            "subject": np.asarray(subs)}
 
 
 def register(subparsers) -> None:
@@ -448,20 +559,38 @@ def register(subparsers) -> None:
     p.add_argument("--frames", type=A.positive_int, default=9, help="frames per sample")
     p.add_argument("--size", type=A.positive_int, default=256, help="frame side in pixels")
     p.add_argument("--noise", type=A.nonneg_float, default=1.0, help="sensor noise sigma in grey levels")
+    p.add_argument("--axis", type=_axis_deg, default=None, metavar="DEG",
+                   help="plant the class-coding motion along this axis (degrees; 0 horizontal, 90 vertical, image y "
+                        "down): classes band-1..3 differ only in where along the axis the skin moves (see `mepipe "
+                        "bench soa`)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cli)
+
+
+def _axis_deg(text: str) -> float:
+    import argparse
+    import math
+
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an angle in degrees: {text!r}") from None
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"not a finite angle: {text!r}")
+    return v
 
 
 def _cli(args) -> int:
     manifest = make_synthetic_set(
         args.out, subjects=args.subjects, samples_per_subject=args.samples_per_subject, seed=args.seed,
         faces=args.faces, frames_per_sample=args.frames, size=args.size, progress=not args.no_progress,
-        noise=args.noise,
+        noise=args.noise, axis=args.axis,
     )
     n = sum(1 for _ in open(manifest, encoding="utf-8")) - 1
     print(f"wrote {n} samples; manifest: {manifest}")
     return 0
 
 
-__all__ = ["EMOTIONS", "make_synthetic_set", "au_bumps", "au_field", "temporal_profile", "detect_landmarks",
+__all__ = ["EMOTIONS", "AXIS_CLASSES", "axis_band_field", "axis_pairs", "make_synthetic_set",
+           "au_bumps", "au_field", "temporal_profile", "detect_landmarks",
            "SynthError", "register"]

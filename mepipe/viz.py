@@ -322,7 +322,8 @@ def plot_angles(angles: dict, path) -> Path:
         y = grid[r, : len(angles[k])]
         ax_line.plot(np.arange(1, len(y) + 1), y, color=cmap(r / max(len(layers) - 1, 1)), label=str(k))
     ax_line.set_xlabel("epoch")
-    ax_line.set_ylabel("angle (degrees)")
+    ax_line.set_ylabel("θ (deg; 90 = vertical = CVA, 0 = horizontal)")
+    ax_line.set_ylim(0, 180)
     ax_line.grid(alpha=0.3)
     if len(layers) <= 12:
         ax_line.legend(fontsize=7)

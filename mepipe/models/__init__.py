@@ -1,8 +1,8 @@
 """Bundled models and their registry (in the manner of timm).
 
 >>> from mepipe.models import create_model, get_config, list_models
->>> list_models()
-['ahmsa-net', 'facesleuth-cva', 'facesleuth-soa', 'facesleuth-soa-frozen', 'facesleuth-soa-shared', 'resnet18-baseline']
+>>> list_models()[:3]
+['ahmsa-net', 'facesleuth-cva', 'facesleuth-cva-authors']
 >>> get_config("ahmsa-net").inputs
 ('ahmsa',)
 

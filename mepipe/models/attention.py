@@ -112,11 +112,13 @@ class ProfileAttention(nn.Module):
         return torch.sigmoid(self.restore(F.relu(self.norm(self.reduce(profile)))))
 
 
-def chain_attention(a: torch.Tensor, prev: torch.Tensor | None) -> torch.Tensor:
+def chain_attention(a: torch.Tensor, prev: torch.Tensor | None, proj: nn.Module | None = None) -> torch.Tensor:
     """Multiply this layer's attention map by the previous layer's (Eq. 1, "⊙ A_{i-1}").
 
     The previous map is brought to this map's spatial size by adaptive max pooling (the layers
-    downsample by stride 2) and, when the channel counts differ, averaged over its channels.
+    downsample by stride 2). When the channel counts differ it is mapped to this layer's channels
+    by ``proj`` (``chain="conv"``: a learned 1x1 convolution, as in the authors' code) or, without
+    ``proj``, averaged over its channels (``chain="mean"``, mepipe's default).
     """
     if prev is None:
         return a
@@ -125,8 +127,12 @@ def chain_attention(a: torch.Tensor, prev: torch.Tensor | None) -> torch.Tensor:
     if (ph, pw) != (th, tw):
         prev = F.adaptive_max_pool2d(prev, (th, tw if pw != 1 else 1))
     if prev.shape[1] != a.shape[1]:
-        prev = prev.mean(dim=1, keepdim=True)
+        prev = proj(prev) if proj is not None else prev.mean(dim=1, keepdim=True)
     return a * prev
+
+
+#: how a layer's attention map is chained with the previous one when their channel counts differ
+CHAINS = ("mean", "conv")
 
 
 class CVAAttention(nn.Module):
@@ -163,29 +169,45 @@ class SOAAttention(nn.Module):
 
 class OrientedAttentionBlock(nn.Module):
     """The CVA block (``mode="cva"``) or its SOA replacement: four stacked modules, each a
-    :class:`~mepipe.models.layers.ResidualBlock` (3x3 then 1x1 conv) followed by an attention map chained with the previous module's map;
-    the features are re-weighted by broadcast multiplication (paper Eq. 1-4, 7).
+    :class:`~mepipe.models.layers.ResidualBlock` (3x3 then 1x1 conv) followed by an attention map
+    chained with the previous module's map; the features are re-weighted by broadcast
+    multiplication (paper Eq. 1-4, 7).
 
     ``mode``: ``"cva"``; ``"independent"`` (one learnable θ per layer), ``"shared"`` (one learnable
-    θ for all layers) or ``"frozen"`` (θ fixed, a buffer). ``theta_init_deg`` sets the start angle.
+    θ for all layers) or ``"frozen"`` (θ fixed, a buffer). ``init_deg`` sets the start angle in the
+    reported convention (:mod:`mepipe.angles`: 90 = vertical = CVA). ``chain``: ``"mean"`` (the
+    previous map averaged over its channels where the channel counts differ) or ``"conv"`` (a
+    learned bias-free 1x1 convolution from the previous layer's channels to this layer's, the
+    authors' ``conv2``/``conv3``, Kaiming-normal initialised like theirs); see :func:`chain_attention`.
     """
 
     MODES = ("cva", "independent", "shared", "frozen")
 
-    def __init__(self, channels, strides, cin: int, mode: str = "cva", theta_init_deg: float = 45.0):
+    def __init__(self, channels, strides, cin: int, mode: str = "cva", init_deg: float = 45.0, chain: str = "mean"):
         super().__init__()
         if mode not in self.MODES:
             raise ValueError(f"mode must be one of {self.MODES}, got {mode!r}")
+        if chain not in CHAINS:
+            raise ValueError(f"chain must be one of {CHAINS}, got {chain!r}")
         if len(channels) != len(strides):
             raise ValueError("channels and strides must have the same length")
         self.mode = mode
+        self.chain = chain
         self.units = nn.ModuleList()
         self.attns = nn.ModuleList()
+        self.chain_proj = nn.ModuleList()
+        prev_c = None
         for cout, stride in zip(channels, strides):
             self.units.append(ResidualBlock(cin, cout, stride, kernel2=1))
             self.attns.append(CVAAttention(cout) if mode == "cva" else SOAAttention(cout))
-            cin = cout
-        init = math.radians(theta_init_deg)
+            if chain == "conv" and prev_c is not None and prev_c != cout:
+                conv = nn.Conv2d(prev_c, cout, 1, bias=False)
+                nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
+                self.chain_proj.append(conv)
+            else:
+                self.chain_proj.append(nn.Identity())
+            cin = prev_c = cout
+        init = math.radians(init_deg)
         n = len(channels)
         if mode == "independent":
             self.theta = nn.Parameter(torch.full((n,), init))
@@ -206,17 +228,22 @@ class OrientedAttentionBlock(nn.Module):
         return [self.theta[i] for i in range(n)]
 
     def angles_deg(self) -> list[float]:
-        """Angles of the layers in degrees, folded into [0, 180) (θ and θ+180° are one axis);
-        CVA reports 90 for every layer."""
-        if self.theta is None:
-            return [90.0] * len(self.units)
-        return [math.degrees(float(t.detach())) % 180.0 for t in self.layer_thetas()]
+        """Angles of the layers in degrees in the reported convention (:func:`mepipe.angles.reported_deg`:
+        folded into [0, 180), 90 = vertical); CVA reports 90 for every layer."""
+        from ..angles import VERTICAL_DEG, reported_deg
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.theta is None:
+            return [VERTICAL_DEG] * len(self.units)
+        return [reported_deg(float(t.detach())) for t in self.layer_thetas()]
+
+    def forward(self, x: torch.Tensor, return_maps: bool = False):
+        """Features ``(B, C_last, H', W')``; with ``return_maps`` also each layer's chained map."""
         prev = None
-        for unit, attn, theta in zip(self.units, self.attns, self.layer_thetas()):
+        maps = []
+        for unit, attn, proj, theta in zip(self.units, self.attns, self.chain_proj, self.layer_thetas()):
             x = unit(x)
-            a = chain_attention(attn(x, theta), prev)
+            a = chain_attention(attn(x, theta), prev, None if isinstance(proj, nn.Identity) else proj)
             x = x * a
             prev = a
-        return x
+            maps.append(a)
+        return (x, maps) if return_maps else x

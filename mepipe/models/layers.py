@@ -39,6 +39,17 @@ def check_aus(x, batch: int, n_aus: int) -> torch.Tensor:
     return x.float()
 
 
+def check_aus_mask(x, batch: int) -> torch.Tensor:
+    """Check that ``x`` is an ``(B, 1)`` (or ``(B,)``) 0/1 AU-annotation mask and return it as float ``(B, 1)``."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"input 'aus_mask' must be a torch.Tensor, got {type(x).__name__}")
+    if x.shape == (batch,):
+        x = x.view(batch, 1)
+    if x.shape != (batch, 1):
+        raise ValueError(f"input 'aus_mask' must have shape ({batch}, 1), got {tuple(x.shape)}")
+    return x.float()
+
+
 def resize_to(x: torch.Tensor, size: int) -> torch.Tensor:
     """Bilinearly resize a ``(B, C, H, W)`` map to ``size x size`` (no-op when already that size).
 

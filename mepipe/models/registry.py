@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 #: Cache fields a model may consume (see docs/architecture.md, "Cache fields").
-KNOWN_INPUTS = ("onset", "apex", "flow", "strain", "ahmsa", "aus")
+KNOWN_INPUTS = ("onset", "apex", "flow", "strain", "ahmsa", "aus", "aus_mask")
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class ModelConfig:
     builder: str = ""  # "module:function" inside mepipe.models
 
 
-_FACESLEUTH_TRAINING = dict(
+_FACESLEUTH_TRAINING: dict[str, Any] = dict(
     optimizer="adamw",
     lr=8e-4,
     batch_size=50,
@@ -48,7 +49,9 @@ _FACESLEUTH_TRAINING = dict(
         "The FaceSleuth paper text gives no optimiser settings; these are the values of the "
         "authors' public training script (AdamW lr 8e-4, weight decay 0.6, batch 50, 99 epochs, "
         "ExponentialLR gamma 0.987 for the first 50 epochs, SOA angles in their own group with "
-        "lr 5e-3 and weight decay 0.2)."
+        "lr 5e-3). The authors' angle group has weight decay 0.2 on a 2-vector whose direction is "
+        "the angle (AdamW's decay shrinks its length, not its direction); mepipe's angle is the "
+        "scalar itself, which decay would pull toward 0 deg (horizontal), so it gets none."
     ),
 )
 
@@ -76,6 +79,20 @@ _register(
         **_FACESLEUTH_TRAINING,
     )
 )
+_register(
+    ModelConfig(
+        name="facesleuth-cva-authors",
+        inputs=("onset", "apex", "aus"),
+        input_size=224,
+        description="FaceSleuth (CVA) at the widths of the authors' public code: 224 px input, motion "
+        "stem 180 -> 128, modules 128/128/256/512 (14x14), attention maps chained through learned 1x1 "
+        "convs, FPF Swin embed 128, heads 4/8/16, window 7, fused features 100,352 -> 512, head 533 -> "
+        "128; no dropout.",
+        extra=dict(_SCHEDULE),
+        builder="facesleuth:build_cva_authors",
+        **_FACESLEUTH_TRAINING,
+    )
+)
 for _name, _mode, _what in (
     ("facesleuth-soa", "independent", "one learnable angle per SOA layer (FaceSleuth-R, config C)"),
     ("facesleuth-soa-shared", "shared", "one learnable angle shared by the four SOA layers (config B)"),
@@ -87,7 +104,7 @@ for _name, _mode, _what in (
             inputs=("onset", "apex", "aus"),
             input_size=128,
             description=f"FaceSleuth with Single-Orientation Attention: {_what}.",
-            extra=dict(_SCHEDULE, theta_lr=5e-3, theta_weight_decay=0.2),
+            extra=dict(_SCHEDULE, theta_lr=5e-3, theta_weight_decay=0.0),
             builder=f"facesleuth:build_soa_{_mode}",
             **_FACESLEUTH_TRAINING,
         )
@@ -120,6 +137,28 @@ _register(
         **_FACESLEUTH_TRAINING,
     )
 )
+
+
+def learned_orientation(name: str, model_kwargs: dict | None = None) -> str | None:
+    """Why horizontal flips would corrupt model ``name``'s orientation (``None`` if they do not).
+
+    A flip maps an axis θ to 180° - θ (:func:`mepipe.angles.mirrored`): only the horizontal and
+    vertical axes are their own mirror images. A learnable SOA angle trained on flipped and
+    unflipped samples is pulled toward two axes at once; a frozen angle other than 0 or 90 deg
+    reads two different axes. CVA (vertical) and SOA frozen at 0 or 90 deg are flip-safe.
+    """
+    cfg = get_config(name)
+    mode = cfg.builder.rsplit("_", 1)[-1] if cfg.builder.startswith("facesleuth:build_soa_") else None
+    if mode is None:
+        return None
+    if mode in ("independent", "shared"):
+        return f"{name} learns its attention angle θ, and a horizontal flip turns an axis θ into 180° - θ"
+    init = (model_kwargs or {}).get("init_deg")
+    init = 0.0 if init is None else float(init)
+    if init % 90.0:
+        return (f"{name} attends along the fixed axis {init:g}°, which a horizontal flip turns into "
+                f"{(180 - init) % 180:g}°")
+    return None
 
 
 def list_models() -> list[str]:

@@ -16,6 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..angles import axis_distance, reported_deg
 from .attention import ProfileAttention, oriented_pool
 
 
@@ -42,15 +43,15 @@ class OrientationProbe(nn.Module):
     """One SOA layer reduced to its essentials: ``profile = OAP(x, θ)``,
     ``z = profile * attention(profile)``, ``logits = Linear(flatten(z))``."""
 
-    def __init__(self, size: int = 32, n_classes: int = 3, channels: int = 1, theta_init_deg: float = 90.0):
+    def __init__(self, size: int = 32, n_classes: int = 3, channels: int = 1, init_deg: float = 90.0):
         super().__init__()
-        self.theta = nn.Parameter(torch.tensor(math.radians(theta_init_deg)))
+        self.theta = nn.Parameter(torch.tensor(math.radians(init_deg)))
         self.attn = ProfileAttention(channels)
         self.fc = nn.Linear(channels * size, n_classes)
 
     def angle_deg(self) -> float:
-        """Current angle in degrees, folded into [0, 180)."""
-        return math.degrees(float(self.theta.detach())) % 180.0
+        """Current angle in degrees, folded into [0, 180) (:func:`mepipe.angles.reported_deg`)."""
+        return reported_deg(float(self.theta.detach()))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         p = oriented_pool(x, self.theta)
@@ -65,7 +66,7 @@ def train_probe(target_deg: float, init_deg: float = 90.0, steps: int = 100, bat
     step, and the loss of each step.
     """
     torch.manual_seed(seed)
-    model = OrientationProbe(size, n_classes, theta_init_deg=init_deg)
+    model = OrientationProbe(size, n_classes, init_deg=init_deg)
     rest = [p for name, p in model.named_parameters() if name != "theta"]
     opt = torch.optim.Adam([{"params": [model.theta], "lr": theta_lr}, {"params": rest, "lr": lr}])
     angles, losses = [model.angle_deg()], []
@@ -80,7 +81,4 @@ def train_probe(target_deg: float, init_deg: float = 90.0, steps: int = 100, bat
     return angles, losses
 
 
-def axis_distance(a_deg: float, b_deg: float) -> float:
-    """Angle between two axes in degrees, in [0, 90] (θ and θ + 180° are the same axis)."""
-    d = abs(a_deg - b_deg) % 180.0
-    return min(d, 180.0 - d)
+__all__ = ["oblique_ridges", "OrientationProbe", "train_probe", "axis_distance"]

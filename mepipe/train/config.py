@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from ..aus import AU_LISTS
 from ..errors import MepipeError
 from ..parallel import BACKENDS
-from .augment import AUGMENTATIONS
+from .augment import AUGMENTATIONS, FLIPPING
 from .protocols import PROTOCOLS
 
 SELECTIONS = ("final", "val", "test-best")
@@ -102,7 +102,7 @@ class TrainConfig:
     IDENTITY = ("model", "model_kwargs", "protocol", "epochs", "batch_size", "lr", "seed", "select", "label_map",
                 "class_weighting", "augment", "val_fraction", "holdout_fraction", "optimizer", "weight_decay",
                 "drop_nonfinite", "composite_list", "allow_partial_composite", "allow_missing_aus", "threads",
-                "deterministic", "au_list")
+                "deterministic", "au_list", "theta_lr", "theta_weight_decay")
 
     @classmethod
     def create(cls, model: str, *, protocol: str = "loso", epochs: int | None = None, batch_size: int | None = None,
@@ -126,6 +126,13 @@ class TrainConfig:
         select = _choice("selection rule", select, SELECTIONS)
         class_weighting = _choice("class weighting", class_weighting, CLASS_WEIGHTINGS)
         augment = _choice("augmentation", augment, AUGMENTATIONS)
+        if augment in FLIPPING:
+            from ..models.registry import learned_orientation
+
+            why = learned_orientation(model, model_kwargs if isinstance(model_kwargs, dict) else None)
+            if why:
+                raise TrainError(f"--augment {augment} mirrors images, but {why}: its angle would no longer measure "
+                                 f"the data; use --augment paper-noflip or none (docs/training.md, Augmentation)")
         backend = _choice("parallel backend", backend, BACKENDS)
         optimizer = _choice("optimizer", optimizer or mc.optimizer, OPTIMIZERS)
         try:

@@ -97,7 +97,7 @@ def run_config(caches, cfg: TrainConfig, out=None, resume: bool = True, progress
     """:func:`run` with a ready :class:`TrainConfig`."""
     from ..device import DeviceError
     from ..models import create_model
-    from .augment import check_flippable
+    from .augment import AugmentError, check_augment
 
     t_start = time.time()
     if isinstance(caches, (str, Path)):
@@ -120,8 +120,10 @@ def run_config(caches, cfg: TrainConfig, out=None, resume: bool = True, progress
         inputs = tuple(create_model(cfg.model, len(classes), **cfg.model_kwargs).config.inputs)
     except (TypeError, ValueError) as e:
         raise TrainError(f"cannot build model {cfg.model!r} with {cfg.model_kwargs}: {e}") from None
-    if cfg.augment == "hflip":
-        check_flippable(inputs)
+    try:
+        check_augment(cfg.augment, inputs)
+    except AugmentError as e:
+        raise TrainError(str(e)) from None
     _check_aus(table, inputs, cfg)
     data = load_inputs(cache_paths, table, inputs, cfg.au_list)
     table, data, dropped = _finite_rows(table, data, cfg.drop_nonfinite)
@@ -195,15 +197,23 @@ def _finite_rows(table, data: dict, drop: bool):
 def _check_aus(table, inputs, cfg: TrainConfig) -> None:
     """An AU model on samples whose dataset annotates no AUs (SMIC) would read their zero vector as
     'no AU active', and in a composite or LODO run recognise the dataset by it: refused unless
-    ``allow_missing_aus``."""
+    ``allow_missing_aus``. A model that also reads ``aus_mask`` (FaceSleuth with ``au_mask=True``)
+    is told which vectors are unknown; one that does not is warned about."""
     if "aus" not in inputs:
         return
     missing = table["aus_known"].to_numpy() == 0
-    if missing.any() and not cfg.allow_missing_aus:
-        ds = sorted(set(table["dataset"][missing]))
+    if not missing.any():
+        return
+    ds = sorted(set(table["dataset"][missing]))
+    if not cfg.allow_missing_aus:
         raise TrainError(f"{cfg.model} reads the AU vector, but {', '.join(ds)} annotate no AUs ({int(missing.sum())} "
                          f"samples): their vector is unknown, not 'no AU active'. Use a model without AUs, or "
-                         f"--allow-missing-aus")
+                         f"--allow-missing-aus (with --model-kwargs '{{\"au_mask\": true}}' the model is told which "
+                         f"vectors are unknown)")
+    if "aus_mask" not in inputs:
+        log.warning("%s reads the AU vector of %d samples of %s that annotate no AUs as 'no AU active'; "
+                    "--model-kwargs '{\"au_mask\": true}' gives the model the mask bit", cfg.model,
+                    int(missing.sum()), ", ".join(ds))
 
 
 def run_identity(cfg: TrainConfig, label_spec, ids, table, device: str) -> dict:

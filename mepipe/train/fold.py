@@ -15,7 +15,7 @@ import numpy as np
 
 from ..atomic import atomic_open, atomic_write_text
 from . import metrics as M
-from .augment import hflip_batch
+from .augment import batch_augmenter
 from .config import TrainConfig, TrainError
 from .protocols import Fold
 
@@ -64,23 +64,25 @@ def model_angles(model) -> dict[str, float] | None:
 
 
 def build_optimizer(model, cfg: TrainConfig):
-    """The optimiser of ``cfg`` over the model's trainable parameters; SOA angles get their own
-    group (``theta_lr``, ``theta_weight_decay``) when the config names one."""
+    """The optimiser of ``cfg`` over the model's trainable parameters. SOA angles always get their
+    own group: learning rate ``theta_lr`` (the run's ``lr`` when the config names none) and weight
+    decay ``theta_weight_decay``, 0 when not set. The angle is measured, not regularised: weight
+    decay on the raw angle would pull it toward 0 deg (horizontal), so it never inherits the
+    run's weight decay."""
     import torch
 
     tp = getattr(model, "theta_parameters", None)
     theta_ids = {id(p) for p in tp()} if callable(tp) else set()
-    main, angles = [], []
+    main: list = []
+    angles: list = []
     for _, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        (angles if (cfg.theta_lr is not None and id(p) in theta_ids) else main).append(p)
+        (angles if id(p) in theta_ids else main).append(p)
     groups: list[dict] = [{"params": main}]
     if angles:
-        g: dict = {"params": angles, "lr": cfg.theta_lr}
-        if cfg.theta_weight_decay is not None:
-            g["weight_decay"] = cfg.theta_weight_decay
-        groups.append(g)
+        groups.append({"params": angles, "lr": cfg.theta_lr if cfg.theta_lr is not None else cfg.lr,
+                       "weight_decay": float(cfg.theta_weight_decay or 0.0)})
     kw: dict = {"lr": cfg.lr}
     if cfg.weight_decay is not None:
         kw["weight_decay"] = cfg.weight_decay
@@ -176,7 +178,7 @@ def _train_fold(fold: Fold, data: dict, y: np.ndarray, cfg: TrainConfig, ctx: Fo
     weight = None if w is None else torch.tensor(w, dtype=torch.float32, device=device)
     loss_fn = torch.nn.CrossEntropyLoss(weight=weight)
     eval_loss = torch.nn.CrossEntropyLoss()
-    flip = cfg.augment == "hflip"
+    augment = batch_augmenter(cfg.augment)
     bs = cfg.batch_size
     select = cfg.select
     epochs = cfg.epochs
@@ -200,9 +202,8 @@ def _train_fold(fold: Fold, data: dict, y: np.ndarray, cfg: TrainConfig, ctx: Fo
             tot_loss, correct = 0.0, 0
             for b in batches(order, bs):
                 inputs = to_device(data, b, device)
-                if flip:
-                    mask = torch.rand(len(b), generator=gen) < 0.5
-                    inputs = hflip_batch(inputs, mask)
+                if augment is not None:
+                    inputs = augment(inputs, gen)
                 target = torch.from_numpy(y[b]).to(device)
                 logits = model(**inputs)
                 loss = loss_fn(logits, target)

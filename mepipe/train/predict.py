@@ -107,7 +107,7 @@ def check_input_cache(run: TrainedRun, cache_path) -> dict:
         raise TrainError(f"cache {cache_path} was computed with other feature settings than run {run.out}'s "
                          f"training caches ({', '.join(diff) or 'recipe'} differ); preprocess the clips with "
                          f"the run's recipe (mepipe predict --manifest does)")
-    missing = [f for f in run.inputs if f != "aus" and f not in ident["fields"]]
+    missing = [f for f in run.inputs if f not in ("aus", "aus_mask") and f not in ident["fields"]]
     if missing:
         raise TrainError(f"cache {cache_path} lacks the field(s) {', '.join(missing)} that {run.model} reads")
     return ident

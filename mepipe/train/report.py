@@ -37,6 +37,10 @@ def _mean_curves(records: list[dict]) -> dict[str, list[float]]:
 
 
 def _mean_angles(records: list[dict]) -> dict[str, list[float]] | None:
+    """Per layer and epoch, the mean over folds of the SOA angles as axes (:func:`mepipe.angles.axis_mean`:
+    folds at 2° and 178° average to 0°, not 90°)."""
+    from ..angles import axis_mean
+
     per = [r["angles"] for r in records if r.get("angles")]
     if not per:
         return None
@@ -44,7 +48,7 @@ def _mean_angles(records: list[dict]) -> dict[str, list[float]] | None:
     for layer in per[0]:
         series = [a[layer] for a in per if layer in a]
         n = min(len(s) for s in series)
-        out[layer] = [float(v) for v in np.mean([s[:n] for s in series], axis=0)]
+        out[layer] = [axis_mean([s[i] for s in series]) for i in range(n)]
     return out
 
 

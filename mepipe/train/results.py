@@ -54,6 +54,7 @@ class Results:
             "metrics": self.metrics, "per_dataset": self.per_dataset, "per_fold": self.per_fold,
             "paths": self.paths, "curves": self.curves, "angles": self.angles,
             "bootstrap": self.bootstrap,
+            "angles_convention": _angles_convention() if self.angles else None,
         }
 
     @classmethod
@@ -75,3 +76,9 @@ class Results:
 
     def __str__(self) -> str:
         return self.table()
+
+
+def _angles_convention() -> str:
+    from ..angles import CONVENTION
+
+    return CONVENTION

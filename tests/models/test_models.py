@@ -15,15 +15,25 @@ import torch.nn.functional as F
 from mepipe.models import KNOWN_INPUTS, create_model, get_config, list_models
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "models.md"
-ALL = ["ahmsa-net", "facesleuth-cva", "facesleuth-soa", "facesleuth-soa-frozen", "facesleuth-soa-shared",
+ALL = ["ahmsa-net", "facesleuth-cva", "facesleuth-cva-authors",
+       "facesleuth-soa", "facesleuth-soa-frozen", "facesleuth-soa-shared",
        "resnet18-baseline"]
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
+
+#: models whose default size takes seconds per pass on the CPU (75 M parameters at 224 px)
+HEAVY = {"facesleuth-cva-authors"}
+
+
+def _marked(names):
+    return [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY else n for n in names]
 
 
 # Small variants for the training tests (CPU seconds, not minutes).
 SMALL = {
     "facesleuth-cva": dict(input_size=32, width=8, embed_dim=8, heads=(1, 2, 2), window=4, hidden=32, dropout=0.0),
+    "facesleuth-cva-authors": dict(input_size=32, stem_width=12, channels=(8, 8, 16, 32), embed_dim=8,
+                                   heads=(1, 2, 2), window=4, hidden=32, head_hidden=16),
     "facesleuth-soa": dict(input_size=32, width=8, embed_dim=8, heads=(1, 2, 2), window=4, hidden=32, dropout=0.0),
     "facesleuth-soa-shared": dict(input_size=32, width=8, embed_dim=8, heads=(1, 2, 2), window=4, hidden=32,
                                   dropout=0.0),
@@ -43,6 +53,8 @@ def make_inputs(fields, batch: int, size: int, seed: int = 0) -> dict:
     for f in fields:
         if f == "aus":
             out[f] = torch.randint(0, 2, (batch, 21), generator=g).float()
+        elif f == "aus_mask":
+            out[f] = torch.ones(batch, 1)
         elif f in ("onset", "apex"):
             out[f] = torch.rand((batch,) + shapes[f], generator=g)
         else:
@@ -93,7 +105,7 @@ def test_import_models_does_not_import_torch():
 
 # ---- per model: shapes, backward, parameter counts ----------------------------------------------------
 
-@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("name", _marked(ALL))
 def test_forward_backward_default_size(name):
     torch.manual_seed(0)
     model = create_model(name, 5)
@@ -107,7 +119,7 @@ def test_forward_backward_default_size(name):
     assert sum(float(g.abs().sum()) for g in grads) > 0
 
 
-@pytest.mark.parametrize("name", [n for n in ALL if n != "ahmsa-net"])
+@pytest.mark.parametrize("name", _marked([n for n in ALL if n != "ahmsa-net"]))
 def test_other_input_size_is_resized_inside(name):
     model = create_model(name, 3).eval()
     out = model(**make_inputs(model.config.inputs, 2, 96))
@@ -228,3 +240,64 @@ def test_models_command_lists_every_model_with_counts(capsys):
         assert r["training"]["lr"] == cfg.lr and r["defaults_source"] == cfg.defaults_source
     assert main(["models", "nope"]) == 2
     assert "unknown model" in capsys.readouterr().err
+
+
+# ---- the authors' widths, the chaining of attention maps, the AU mask ---------------------------------
+
+def test_authors_fpf_has_exactly_the_authors_parameter_count():
+    # the authors' SwinTransformer(img_size=224, patch_size=4, embed_dim=128, depths=[2, 2, 6],
+    # num_heads=[4, 8, 16], window 7) without its unused 1000-class head: 21,576,632 parameters
+    from mepipe.models.facesleuth import AUTHORS_WIDTHS
+    from mepipe.models.swin import SwinEncoder
+
+    w = AUTHORS_WIDTHS
+    fpf = SwinEncoder(img_size=w["input_size"], patch=w["patch"], in_ch=3, embed_dim=w["embed_dim"],
+                      depths=w["depths"], heads=w["heads"], window=w["window"])
+    assert sum(p.numel() for p in fpf.parameters()) == 21_576_632
+    assert (fpf.out_dim, fpf.out_res) == (512, 14)
+
+
+def test_authors_variant_shapes_and_chain_convs():
+    m = create_model("facesleuth-cva-authors", 5, **SMALL["facesleuth-cva-authors"])
+    assert m.motion.chain == "conv"
+    convs = [p for p in m.motion.chain_proj if isinstance(p, torch.nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels) for c in convs] == [(8, 16), (16, 32)]  # 128->256, 256->512 at full width
+    assert m.stem[0].out_channels == 12 and m.stem[3].out_channels == 8  # 180 -> 128 at full width
+
+
+def test_chain_conv_is_learned_and_mean_is_not():
+    torch.manual_seed(0)
+    kw = SMALL["facesleuth-cva"]
+    mean = create_model("facesleuth-cva", 3, **kw)
+    conv = create_model("facesleuth-cva", 3, chain="conv", **kw)
+    extra = sum(p.numel() for p in conv.parameters()) - sum(p.numel() for p in mean.parameters())
+    assert extra == 8 * 16 + 16 * 32  # two bias-free 1x1 convs where the channel count changes
+    x = make_inputs(("onset", "apex", "aus"), 4, 32)
+    conv(**x).sum().backward()
+    assert all(float(p.weight.grad.abs().sum()) > 0 for p in conv.motion.chain_proj if isinstance(p, torch.nn.Conv2d))
+    with pytest.raises(ValueError, match="chain"):
+        create_model("facesleuth-cva", 3, chain="sum", **kw)
+
+
+def test_au_mask_makes_missing_aus_differ_from_no_au_active():
+    torch.manual_seed(0)
+    m = create_model("facesleuth-cva", 3, au_mask=True, **SMALL["facesleuth-cva"]).eval()
+    assert m.config.inputs == ("onset", "apex", "aus", "aus_mask")
+    x = make_inputs(("onset", "apex"), 2, 32)
+    zeros = torch.zeros(2, 21)
+    known = m(**x, aus=zeros, aus_mask=torch.ones(2, 1))
+    unknown = m(**x, aus=zeros, aus_mask=torch.zeros(2, 1))
+    assert not torch.allclose(known, unknown)
+    # without the mask the same two samples are indistinguishable
+    plain = create_model("facesleuth-cva", 3, **SMALL["facesleuth-cva"]).eval()
+    assert plain.config.inputs == ("onset", "apex", "aus")
+    with pytest.raises(TypeError, match="aus_mask"):
+        m(**x, aus=zeros)
+    with pytest.raises(TypeError, match="aus_mask"):
+        plain(**x, aus=zeros, aus_mask=torch.ones(2, 1))
+    with pytest.raises(ValueError, match="au_mask"):
+        create_model("facesleuth-cva", 3, au_mask=True, use_aus=False, **SMALL["facesleuth-cva"])
+    # an unknown vector's bits are not read: a stray 1 with mask 0 changes nothing
+    stray = zeros.clone()
+    stray[:, 3] = 1
+    assert torch.allclose(m(**x, aus=stray, aus_mask=torch.zeros(2, 1)), unknown)

@@ -85,11 +85,12 @@ def test_theta_of_full_model_gets_a_gradient():
     assert theta.shape == (4,) and theta.grad is not None and bool((theta.grad != 0).all())
 
 
-def test_soa_at_90_reproduces_cva_with_shared_weights():
+@pytest.mark.parametrize("chain", ["mean", "conv"])
+def test_soa_at_90_reproduces_cva_with_shared_weights(chain):
     torch.manual_seed(0)
     # train mode: BatchNorm uses batch statistics, so activations are O(1)
-    cva = OrientedAttentionBlock((8, 8, 16, 32), (1, 2, 2, 2), cin=3, mode="cva").double()
-    soa = OrientedAttentionBlock((8, 8, 16, 32), (1, 2, 2, 2), cin=3, mode="shared", theta_init_deg=90.0)
+    cva = OrientedAttentionBlock((8, 8, 16, 32), (1, 2, 2, 2), cin=3, mode="cva", chain=chain).double()
+    soa = OrientedAttentionBlock((8, 8, 16, 32), (1, 2, 2, 2), cin=3, mode="shared", init_deg=90.0, chain=chain)
     soa = soa.double()
     state = {k: v for k, v in cva.state_dict().items()}
     missing = soa.load_state_dict(state, strict=False)
@@ -138,3 +139,69 @@ def test_training_moves_theta_to_the_discriminative_axis(target, init):
     assert start >= 30.0
     assert end < 5.0
     assert sum(losses[-10:]) / 10 < 0.5 * losses[0]
+
+
+# ---- the angle is measured, not regularised --------------------------------------------------------
+
+def test_theta_receives_no_weight_decay_at_the_default_settings():
+    from mepipe.train.config import TrainConfig
+    from mepipe.train.fold import build_optimizer
+
+    torch.manual_seed(0)
+    cfg = TrainConfig.create("facesleuth-soa")
+    assert cfg.weight_decay > 0  # the other weights are decayed (AdamW 0.6)...
+    m = create_model("facesleuth-soa", 3, **SMALL)
+    with torch.no_grad():
+        m.motion.theta.copy_(torch.tensor([math.radians(a) for a in (20.0, 60.0, 100.0, 150.0)]))
+    opt = build_optimizer(m, cfg)
+    before_theta = m.motion.theta.detach().clone()
+    w = m.head[0].weight
+    before_w = w.detach().clone()
+    for p in m.parameters():
+        p.grad = torch.zeros_like(p)
+    opt.step()
+    assert not torch.equal(w.detach(), before_w)  # ...so a zero-gradient step shrinks them
+    assert torch.equal(m.motion.theta.detach(), before_theta)  # but leaves every angle where it was
+    (g,) = [g for g in opt.param_groups if any(p is m.motion.theta for p in g["params"])]
+    assert g["weight_decay"] == 0.0 and g["lr"] == 5e-3
+
+
+def test_init_deg_is_a_model_option():
+    m = create_model("facesleuth-soa", 3, init_deg=72.0, **SMALL)
+    assert m.angles_deg() == pytest.approx([72.0] * 4)
+    assert create_model("facesleuth-soa", 3, **SMALL).angles_deg() == pytest.approx([45.0] * 4)
+
+
+def test_authors_angle_convention_maps_to_the_reported_one():
+    """The authors' pooling (rotate the map by the affine [[cos a, sin a], [-sin a, cos a]], then
+    average over the width) is sharpest on a ridge map at a = to_authors(θ*)."""
+    import torch.nn.functional as F
+
+    from mepipe import angles
+
+    assert angles.from_authors(0.0) == 90.0 and angles.from_authors(72.0) == pytest.approx(18.0)
+    assert angles.to_authors(angles.from_authors(33.0)) == pytest.approx(33.0)
+    assert angles.mirrored(60.0) == 120.0 and angles.mirrored(90.0) == 90.0 and angles.mirrored(0.0) == 0.0
+    target = 30.0
+    x, _ = oblique_ridges(1, target, size=48, n_classes=2, noise=0.0, sigma=1.5, jitter=0.0)
+
+    def authors_profile(a_deg):
+        a = math.radians(a_deg)
+        mat = torch.tensor([[[math.cos(a), math.sin(a), 0.0], [-math.sin(a), math.cos(a), 0.0]]])
+        grid = F.affine_grid(mat, list(x.shape), align_corners=False)
+        return F.grid_sample(x, grid, align_corners=False).mean(dim=3).flatten()
+
+    scan = [float(a) for a in range(0, 180, 2)]
+    best = max(scan, key=lambda a: float(authors_profile(a).var()))
+    assert angles.axis_distance(angles.from_authors(best), target) <= 2.0
+    assert angles.axis_distance(best, target) > 20.0  # the raw number would be wrong
+
+
+def test_fold_angles_are_averaged_as_axes():
+    from mepipe import angles
+    from mepipe.train.report import _mean_angles
+
+    assert angles.axis_mean([2.0, 178.0]) == pytest.approx(0.0, abs=1e-9)
+    assert angles.axis_mean([80.0, 100.0]) == pytest.approx(90.0)
+    recs = [{"angles": {"layer 1": [2.0, 10.0]}}, {"angles": {"layer 1": [178.0, 20.0]}}]
+    assert _mean_angles(recs)["layer 1"] == pytest.approx([0.0, 15.0], abs=1e-9)

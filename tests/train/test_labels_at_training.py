@@ -86,3 +86,29 @@ def test_au_model_refuses_au_less_samples_unless_allowed(tmp_path):
     with pytest.raises(TrainError, match="smic annotate no AUs"):
         run([smic], out=tmp_path / "au", **kw)
     run([smic], out=tmp_path / "ahmsa", **_kw())  # a model without AUs is fine
+
+
+def test_au_mask_reaches_the_model(tmp_path, caplog):
+    """With au_mask the engine loads ``aus_mask`` (0 for the AU-less dataset) and passes it: the model
+    refuses a call without it, so a finished run shows that the mask arrived."""
+    import json
+
+    from mepipe.train.data import build_table, load_inputs
+
+    smic = make_cache(tmp_path / "smic.h5", "smic", ["s1", "s2"], ["negative", "positive"], per_class=1,
+                      aus_known=False)
+    tiny = {"input_size": 16, "width": 4, "embed_dim": 4, "depths": [1, 1, 1], "heads": [1, 1, 1], "window": 1,
+            "hidden": 8}
+    res = run([smic], out=tmp_path / "masked", allow_missing_aus=True,
+              **_kw(model="facesleuth-cva", model_kwargs={**tiny, "au_mask": True}))
+    cfg = json.loads((res.out / "results.json").read_text())["config"]
+    assert cfg["inputs"] == ["onset", "apex", "aus", "aus_mask"]
+    from mepipe.train.config import TrainConfig
+
+    table, _, _ = build_table([smic], TrainConfig.create("facesleuth-cva"))
+    data = load_inputs([smic], table, ("aus", "aus_mask"))
+    assert data["aus_mask"].shape == (len(table), 1) and (data["aus_mask"] == 0).all()
+    # without the mask the run is allowed but warned about
+    with caplog.at_level("WARNING", logger="mepipe.train"):
+        run([smic], out=tmp_path / "plain", allow_missing_aus=True, **_kw(model="facesleuth-cva", model_kwargs=tiny))
+    assert "au_mask" in caplog.text

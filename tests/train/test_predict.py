@@ -102,7 +102,7 @@ def test_predict_cli(loso, pattern_cache, tmp_path, capsys):
     assert d["config"]["caches"][0]["feature_hash"]
 
 
-def test_a_checkpoint_of_another_model_version_is_one_error(loso, synth_cache, tmp_path):
+def test_a_checkpoint_of_another_model_version_is_one_error(loso, pattern_cache, tmp_path):
     import shutil
 
     import torch
@@ -115,4 +115,4 @@ def test_a_checkpoint_of_another_model_version_is_one_error(loso, synth_cache, t
         state.pop(k)
     torch.save(state, ck)
     with pytest.raises(TrainError, match=r"fold-01\.pt does not fit ahmsa-net .*train the run again"):
-        predict(old, cache=synth_cache, out=tmp_path / "p.csv", fold=1, progress=False)
+        predict(old, cache=pattern_cache, out=tmp_path / "p.csv", fold=1, progress=False)

@@ -192,9 +192,9 @@ def test_lodo_holds_each_dataset_out(composite_caches, tmp_path, tiny_ahmsa):
     assert (pred.groupby("dataset")["fold"].nunique() == 1).all()
 
 
-def test_soa_angles_plot_and_hflip(pattern_cache, tmp_path, tiny_soa):
+def test_soa_angles_plot_and_paper_noflip(pattern_cache, tmp_path, tiny_soa):
     res = run([pattern_cache], "facesleuth-soa", out=tmp_path / "soa", epochs=2, batch_size=8, protocol="holdout",
-              augment="hflip", model_kwargs=tiny_soa, progress=False)
+              augment="paper-noflip", model_kwargs=tiny_soa, progress=False)
     assert (res.out / "angles.png").is_file()
     assert sorted(res.angles) == ["layer 1", "layer 2", "layer 3", "layer 4"]
     assert all(len(v) == 2 and all(0 <= a < 180 for a in v) for v in res.angles.values())

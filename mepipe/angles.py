@@ -1,0 +1,93 @@
+"""SOA angle conventions, in one place: what mepipe reports, and how the authors' code counts.
+
+**mepipe's (reported) convention = the paper's.** An SOA angle is the orientation θ of the axis
+``d = (cos θ, sin θ)`` along which the attention profile runs, in image coordinates (x to the
+right, y downwards, as the arrays are stored). θ = 90° is the vertical axis: the profile is a
+function of the row, every row is averaged over its width, and SOA *is* CVA (paper §3.4: "when θ
+converges to π/2 the module degenerates to CVA; when it converges to 0 it becomes horizontal
+attention"). Angles are axes, so θ and θ + 180° are one angle; reported values are folded into
+[0, 180). The paper does not say which way an oblique angle turns; with y pointing down, a
+positive θ turns ``d`` clockwise as seen on the screen (45° points right and down).
+``results.json``, ``angles.png``, ``mepipe bench soa`` and ``mepipe synth --axis`` all use it.
+
+**The authors' code** (``CA_block.py``, ``OrientationPoolingVec``) rotates the feature map with
+``affine_grid`` by ``[[cos a, sin a], [-sin a, cos a]]`` and then averages over the width: at
+``a = 0`` the map is not rotated and its rows are averaged, so **their 0 is CVA** (vertical), and
+their profile axis is ``(sin a, cos a)``. Hence ``θ = 90° - a`` (mod 180°): their initial angle
+2π/5 = 72° is θ = 18° here, 18° from horizontal.
+
+Internally the model keeps θ in radians, unfolded (:mod:`mepipe.models.attention`); this module
+turns it into reported degrees.
+"""
+from __future__ import annotations
+
+import math
+
+#: the vertical axis, CVA's, in the reported convention
+VERTICAL_DEG = 90.0
+#: the horizontal axis
+HORIZONTAL_DEG = 0.0
+
+
+def fold(deg: float) -> float:
+    """An axis angle folded into [0, 180) (θ and θ + 180° are the same axis)."""
+    v = float(deg) % 180.0
+    return 0.0 if v == 180.0 else v  # -1e-17 % 180 rounds to 180.0
+
+
+def reported_deg(theta_rad: float) -> float:
+    """The model's internal angle (radians, unfolded) in the reported convention: degrees in [0, 180)."""
+    return fold(math.degrees(float(theta_rad)))
+
+
+def internal_rad(deg: float) -> float:
+    """A reported angle (degrees) as the model's internal angle (radians)."""
+    return math.radians(float(deg))
+
+
+def from_authors(a_deg: float) -> float:
+    """An angle of the authors' code (their 0 = CVA) in the reported convention (90 = CVA)."""
+    return fold(90.0 - float(a_deg))
+
+
+def to_authors(deg: float) -> float:
+    """A reported angle (90 = CVA) in the authors' code's convention (0 = CVA), in [0, 180)."""
+    return fold(90.0 - float(deg))
+
+
+def axis_distance(a_deg: float, b_deg: float) -> float:
+    """Angle between two axes in degrees, in [0, 90]."""
+    d = abs(float(a_deg) - float(b_deg)) % 180.0
+    return min(d, 180.0 - d)
+
+
+def axis_mean(degs) -> float:
+    """The mean of axes (the doubled-angle circular mean), degrees in [0, 180): 2° and 178° average
+    to 0°, not to 90° as their arithmetic mean would. NaN for an empty list or axes that cancel."""
+    degs = [float(d) for d in degs]
+    s = sum(math.sin(math.radians(2 * d)) for d in degs)
+    c = sum(math.cos(math.radians(2 * d)) for d in degs)
+    if not degs or math.hypot(s, c) < 1e-12 * max(1, len(degs)):
+        return float("nan")
+    return fold(math.degrees(math.atan2(s, c)) / 2)
+
+
+#: one line saying how the reported angles read (results.json, soa.json)
+CONVENTION = ("degrees in [0, 180) (an axis: θ and θ + 180° are one), image x right and y down, 0 = horizontal, "
+              "90 = vertical = CVA (the paper's convention; the authors' code's a is 90 - θ)")
+
+
+def mirrored(deg: float) -> float:
+    """The axis a horizontal flip (x -> -x) makes of axis ``deg``: 180° - θ. Only 0° and 90° are
+    their own mirror images, so flips mix every oblique axis with another one."""
+    return fold(180.0 - float(deg))
+
+
+def rotated(deg: float, phi_deg: float) -> float:
+    """The axis that a rotation of the image by ``phi_deg`` (same sense as θ: clockwise on
+    screen for positive values, y pointing down) makes of axis ``deg``."""
+    return fold(float(deg) + float(phi_deg))
+
+
+__all__ = ["VERTICAL_DEG", "HORIZONTAL_DEG", "CONVENTION", "fold", "reported_deg", "internal_rad", "from_authors",
+           "to_authors", "axis_distance", "axis_mean", "mirrored", "rotated"]
