@@ -159,9 +159,28 @@ def forked_results(fn, items, jobs: int):
     finally:
         if finished:
             pool.close()
+            pool.join()
         else:
-            pool.terminate()
-        pool.join()
+            end_pool(pool)
+
+
+def end_pool(pool, timeout: float = 5.0) -> None:
+    """Stop a ``multiprocessing`` pool at once (an error or an interrupt in the client): its
+    workers are killed first (a sample in flight is lost and computed again by the next run), then
+    ``Pool.terminate`` ends the pool's threads in the background, waited for at most ``timeout``
+    seconds. ``terminate`` joins the pool's result thread, and a worker ended while it was writing
+    a result (hundreds of kB) or holding the task queue's lock can leave that join, or terminate's
+    own lock wait, blocked for good: the client must still commit and exit."""
+    import threading
+
+    for p in list(getattr(pool, "_pool", None) or []):
+        if p.exitcode is None:
+            p.kill()
+    t = threading.Thread(target=pool.terminate, name="mepipe-pool-end", daemon=True)
+    t.start()
+    t.join(timeout)
+    for p in list(getattr(pool, "_pool", None) or []):
+        p.join(0.5)  # reap the killed workers (no zombies while the client lives on)
 
 
 def parallel_results(calls, jobs: int, chunk: int | None = None):

@@ -1,0 +1,44 @@
+"""mepipe.parallel: jobs, and ending a forked pool early."""
+from __future__ import annotations
+
+import multiprocessing
+import threading
+import time
+
+import pytest
+
+from mepipe.parallel import BackendError, end_pool, forked_results, resolve_jobs
+
+
+def _slow_square(x):
+    time.sleep(0.05)
+    return x * x
+
+
+def test_resolve_jobs():
+    assert resolve_jobs(3) == 3 and resolve_jobs(-1) >= 1
+    for bad in (0, -2):
+        with pytest.raises(BackendError, match="jobs must be >= 1"):
+            resolve_jobs(bad)
+
+
+def test_forked_results_streams_every_item():
+    assert sorted(forked_results(_slow_square, range(12), 2)) == [x * x for x in range(12)]
+
+
+def test_end_pool_kills_the_workers_and_returns_even_if_terminate_blocks():
+    """Pool.terminate can block for good (its join of the result thread, after a worker died while
+    writing a result); end_pool kills the workers first and waits for terminate a bounded time."""
+    pool = multiprocessing.get_context("fork").Pool(2)
+    it = pool.imap_unordered(_slow_square, range(200), chunksize=1)
+    next(it)
+    workers = list(pool._pool)
+    never = threading.Event()
+    pool.terminate = lambda: never.wait()  # the worst case: terminate never returns
+    t0 = time.monotonic()
+    end_pool(pool, timeout=0.5)
+    assert time.monotonic() - t0 < 3.0
+    assert all(p.exitcode is not None for p in workers)  # killed and reaped
+    never.set()
+    del pool.terminate  # the real one, so the pool's threads end before the test process does
+    pool.terminate()
