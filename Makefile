@@ -26,7 +26,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: $(STAMP)
+test: lint
 	$(PY) -m pytest -q
 
 # the quick loop: everything but the end-to-end, subprocess and multi-process tests (under a minute)

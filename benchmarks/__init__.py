@@ -5,6 +5,7 @@ Each module is one benchmark with a ``register(bench_subparsers)`` function (lis
 package is cheap: a benchmark's module is imported when its subcommand is registered, and its
 heavy libraries when it runs. Method and figures: ``benchmarks/README.md``, ``docs/performance.md``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,8 +17,9 @@ SUBCOMMANDS = ("flow", "pipeline", "soa")
 
 def register(subparsers) -> argparse.ArgumentParser:
     """Add ``mepipe bench <subcommand>`` to a ``mepipe`` subparsers object; returns the bench parser."""
-    p = subparsers.add_parser("bench", help="benchmarks (flow engines, the whole pipeline, ...)",
-                              description=__doc__.split("\n\n")[0])
+    p = subparsers.add_parser(
+        "bench", help="benchmarks (flow engines, the whole pipeline, ...)", description=__doc__.split("\n\n")[0]
+    )
     sub = p.add_subparsers(dest="bench_command", metavar="SUBCOMMAND")
     sub.required = True
     for name in SUBCOMMANDS:

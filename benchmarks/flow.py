@@ -12,6 +12,7 @@ the cores). OpenCV with its default parameters, measured in the same run, is the
 
 Run as ``mepipe bench flow`` or ``python benchmarks/flow.py``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,8 +29,13 @@ from mepipe.parallel import cpu_count
 #: wider sweep (nscales 1-5 x warps 1,2,3,5 x medianFiltering 1,5) showed median filtering
 #: lowering EPE at no cost and more than 2 warps never helping at these motions; this grid then
 #: adds the iteration budget (stopping threshold epsilon, innerIterations).
-SWEEP_GRID = {"nscales": (2, 3, 5), "warps": (1, 2), "medianFiltering": (5,), "epsilon": (0.01, 0.02, 0.04),
-              "innerIterations": (10, 30)}
+SWEEP_GRID = {
+    "nscales": (2, 3, 5),
+    "warps": (1, 2),
+    "medianFiltering": (5,),
+    "epsilon": (0.01, 0.02, 0.04),
+    "innerIterations": (10, 30),
+}
 MOVING = 0.1  # px: ground-truth magnitude above which a pixel counts as moving
 
 
@@ -86,7 +92,7 @@ def face_crops(include_shared: bool = True, video_frames: int = 4) -> list[tuple
         side = int(min(side, h, w))
         x0 = int(np.clip(round(cx - side / 2), 0, w - side))
         y0 = int(np.clip(round(cy - side / 2), 0, h - side))
-        crops.append((name, img[y0:y0 + side, x0:x0 + side]))
+        crops.append((name, img[y0 : y0 + side, x0 : x0 + side]))
     if not crops:
         raise RuntimeError("no face found in the benchmark images")
     return crops
@@ -133,8 +139,15 @@ def epe_stats(flows: np.ndarray, gt: np.ndarray) -> tuple[float, float]:
     return float(per_pair_all.mean()), float(per_pair_mov.mean())
 
 
-def measure(engine_name: str, params: dict, pairs: dict, device: str | None = None, progress: bool = True,
-            label: str = "", repeat: int = 1) -> dict:
+def measure(
+    engine_name: str,
+    params: dict,
+    pairs: dict,
+    device: str | None = None,
+    progress: bool = True,
+    label: str = "",
+    repeat: int = 1,
+) -> dict:
     """Run one engine with ``params`` on ``pairs``: accuracy, ms per pair (one call per pair, after
     one warm-up call) and pairs/s of ``compute_batch`` over all pairs (for ``opencv``, whose batch
     is a loop of single calls, the per-pair loop itself). With ``repeat`` > 1 each timing is the
@@ -223,31 +236,49 @@ def choose_presets(sweep_rows: list[dict], reference: dict) -> dict:
 def markdown_table(rows: list[dict], ref_key=("opencv", "default")) -> str:
     """Markdown table of benchmark rows, with ratios against OpenCV defaults at the same size."""
     ref = {r["size"]: r for r in rows if (r["engine"], r["preset"]) == ref_key}
-    lines = ["| size | engine | preset | mean EPE (px) | EPE moving (px) | ms/pair (1 call) | pairs/s (batch) | × OpenCV defaults (pairs/s) |",
-             "|---:|---|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| size | engine | preset | mean EPE (px) | EPE moving (px) | ms/pair (1 call) | pairs/s (batch) | × OpenCV defaults (pairs/s) |",
+        "|---:|---|---|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
         base = ref.get(r["size"])
         ratio = r["pairs_per_s"] / base["pairs_per_s"] if base else float("nan")
-        lines.append(f"| {r['size']} | {r['engine']} | {r['preset']} | {r['epe']:.4f} | {r['epe_moving']:.4f} | "
-                     f"{r['ms_per_pair']:.1f} | {r['pairs_per_s']:.1f} | {ratio:.1f} |")
+        lines.append(
+            f"| {r['size']} | {r['engine']} | {r['preset']} | {r['epe']:.4f} | {r['epe_moving']:.4f} | "
+            f"{r['ms_per_pair']:.1f} | {r['pairs_per_s']:.1f} | {ratio:.1f} |"
+        )
     return "\n".join(lines) + "\n"
 
 
 def sweep_table(rows: list[dict]) -> str:
     keys = list(SWEEP_GRID)
-    lines = ["| size | " + " | ".join(keys) + " | mean EPE (px) | EPE moving (px) | ms/pair |",
-             "|---:|" + "---:|" * len(keys) + "---:|---:|---:|"]
+    lines = [
+        "| size | " + " | ".join(keys) + " | mean EPE (px) | EPE moving (px) | ms/pair |",
+        "|---:|" + "---:|" * len(keys) + "---:|---:|---:|",
+    ]
     for r in sorted(rows, key=lambda r: (r["size"], r["ms_per_pair"])):
         p = r["params"]
-        lines.append(f"| {r['size']} | " + " | ".join(str(p[k]) for k in keys) + f" | {r['epe']:.4f} | "
-                     f"{r['epe_moving']:.4f} | {r['ms_per_pair']:.1f} |")
+        lines.append(
+            f"| {r['size']} | " + " | ".join(str(p[k]) for k in keys) + f" | {r['epe']:.4f} | "
+            f"{r['epe_moving']:.4f} | {r['ms_per_pair']:.1f} |"
+        )
     return "\n".join(lines) + "\n"
 
 
-def bench_flow(out=None, sizes=(128, 256), n_pairs: int = 20, engines=("opencv", "numba"),
-               presets=("default", "micro"), seed: int = 0, noise: float = 1.0,
-               device: str | None = None, do_sweep: bool = False, include_shared: bool = True,
-               progress: bool = True, repeat: int = 1) -> dict:
+def bench_flow(
+    out=None,
+    sizes=(128, 256),
+    n_pairs: int = 20,
+    engines=("opencv", "numba"),
+    presets=("default", "micro"),
+    seed: int = 0,
+    noise: float = 1.0,
+    device: str | None = None,
+    do_sweep: bool = False,
+    include_shared: bool = True,
+    progress: bool = True,
+    repeat: int = 1,
+) -> dict:
     """Run the flow benchmark; returns (and writes under ``out``) the results dict."""
     import cv2
     import numba
@@ -268,8 +299,9 @@ def bench_flow(out=None, sizes=(128, 256), n_pairs: int = 20, engines=("opencv",
             label = f"{size}² {engine}/{preset}"
             if progress:
                 print(f"  {label} ...", flush=True)
-            r = measure(engine, _preset_params(preset), pairs, device=device, progress=progress, label=label,
-                        repeat=repeat)
+            r = measure(
+                engine, _preset_params(preset), pairs, device=device, progress=progress, label=label, repeat=repeat
+            )
             r.update(size=size, preset=preset, params=_preset_params(preset))
             rows.append(r)
     result = {
@@ -280,8 +312,12 @@ def bench_flow(out=None, sizes=(128, 256), n_pairs: int = 20, engines=("opencv",
         "faces": [name for name, _ in crops],
         "noise": noise,
         "amplitude_px": [0.5, 3.0],
-        "machine": {"cpu": platform.processor() or platform.machine(), "cpu_count": cpu_count(),
-                    "numba_threads": numba.get_num_threads(), "opencv_threads": cv2.getNumThreads()},
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "cpu_count": cpu_count(),
+            "numba_threads": numba.get_num_threads(),
+            "opencv_threads": cv2.getNumThreads(),
+        },
         "rows": rows,
     }
     if do_sweep:
@@ -308,14 +344,20 @@ def ratios(result: dict) -> list[str]:
     lines = []
     for r in rows:
         b = ref[r["size"]]
-        lines.append(f"{r['size']}² {r['engine']:>6}/{r['preset']:<10} {r['pairs_per_s'] / b['pairs_per_s']:6.1f}x "
-                     f"pairs/s vs OpenCV defaults; EPE {r['epe']:.4f} vs {b['epe']:.4f} px")
+        lines.append(
+            f"{r['size']}² {r['engine']:>6}/{r['preset']:<10} {r['pairs_per_s'] / b['pairs_per_s']:6.1f}x "
+            f"pairs/s vs OpenCV defaults; EPE {r['epe']:.4f} vs {b['epe']:.4f} px"
+        )
     return lines
 
 
 def register(bench_sub) -> None:
-    p = bench_sub.add_parser("flow", help="flow engines: EPE and speed on warped real faces vs OpenCV defaults",
-                             description=__doc__.split("\n\n")[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = bench_sub.add_parser(
+        "flow",
+        help="flow engines: EPE and speed on warped real faces vs OpenCV defaults",
+        description=__doc__.split("\n\n")[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--out", default=None, help="folder for flow.json and flow.md")
     p.add_argument("--sizes", type=int, nargs="+", default=[128, 256])
     p.add_argument("--pairs", type=int, default=20, help="pairs per size")
@@ -323,9 +365,13 @@ def register(bench_sub) -> None:
     p.add_argument("--presets", nargs="+", default=["default", "micro"])
     p.add_argument("--device", default=None, help="torch engine device: cpu, cuda or auto")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--repeat", type=int, default=1, help="time each engine REPEAT times, keep the best (shared machines)")
+    p.add_argument(
+        "--repeat", type=int, default=1, help="time each engine REPEAT times, keep the best (shared machines)"
+    )
     p.add_argument("--noise", type=float, default=1.0, help="sensor noise sigma in grey levels")
-    p.add_argument("--sweep", action="store_true", help="also sweep nscales x warps x medianFiltering (numba) and choose presets")
+    p.add_argument(
+        "--sweep", action="store_true", help="also sweep nscales x warps x medianFiltering (numba) and choose presets"
+    )
     p.add_argument("--no-shared", action="store_true", help="only the package-shipped faces")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cli_flow)
@@ -334,10 +380,20 @@ def register(bench_sub) -> None:
 def _cli_flow(args) -> int:
     if args.pairs < 1:
         raise SystemExit("--pairs must be >= 1")
-    result = bench_flow(out=args.out, sizes=args.sizes, n_pairs=args.pairs, engines=args.engines,
-                        presets=args.presets, seed=args.seed, noise=args.noise, device=args.device,
-                        do_sweep=args.sweep, include_shared=not args.no_shared, progress=not args.no_progress,
-                        repeat=args.repeat)
+    result = bench_flow(
+        out=args.out,
+        sizes=args.sizes,
+        n_pairs=args.pairs,
+        engines=args.engines,
+        presets=args.presets,
+        seed=args.seed,
+        noise=args.noise,
+        device=args.device,
+        do_sweep=args.sweep,
+        include_shared=not args.no_shared,
+        progress=not args.no_progress,
+        repeat=args.repeat,
+    )
     print(markdown_table(result["rows"]))
     for line in ratios(result):
         print(line)

@@ -25,6 +25,7 @@ Afterwards (untimed) the flows are checked against the synthetic ground truth in
 pixel grid: the cosine of the angle between flow vectors over the moving region (|gt| > 25 % of
 its peak), for the reference, mepipe's OpenCV-engine flow and mepipe's chosen engine.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,10 +44,28 @@ import numpy as np
 from mepipe.parallel import cpu_count
 
 #: labels every sample must pass through once (a refactor of the runner that bypasses a hook shows)
-PER_SAMPLE = {"crop (dlib)": 1, "align: MediaPipe": 1, "align: similarity + warp": 1, "flow": 1, "strain": 1,
-              "compose": 1}
-STAGE_ORDER = ("frames", "crop (dlib)", "align: MediaPipe", "align: similarity + warp", "flow", "strain", "compose",
-               "write: record", "write: spool", "write: HDF5 commit", "write: open/close", "other")
+PER_SAMPLE = {
+    "crop (dlib)": 1,
+    "align: MediaPipe": 1,
+    "align: similarity + warp": 1,
+    "flow": 1,
+    "strain": 1,
+    "compose": 1,
+}
+STAGE_ORDER = (
+    "frames",
+    "crop (dlib)",
+    "align: MediaPipe",
+    "align: similarity + warp",
+    "flow",
+    "strain",
+    "compose",
+    "write: record",
+    "write: spool",
+    "write: HDF5 commit",
+    "write: open/close",
+    "other",
+)
 MOVING_FRACTION = 0.25  # ground-truth magnitude above this fraction of its peak = moving region
 
 
@@ -126,7 +145,7 @@ def naive_reference(samples, out_dir, size: int = 128, times: dict | None = None
         u, v = flow[..., 0], flow[..., 1]
         u_y, u_x = np.gradient(u)
         v_y, v_x = np.gradient(v)
-        strain = np.sqrt(u_x ** 2 + v_y ** 2 + 0.5 * (u_y + v_x) ** 2)
+        strain = np.sqrt(u_x**2 + v_y**2 + 0.5 * (u_y + v_x) ** 2)
         c4 = time.perf_counter()
         t["strain (numpy.gradient)"] += c4 - c3
         path = out_dir / f"{n:05d}.npy"
@@ -183,17 +202,28 @@ def run_mepipe_fresh(manifest: Path, n: int, out: Path, recipe: dict, jobs: int,
     recipe_path = out.with_suffix(".recipe.json")
     recipe_path.write_text(json.dumps(recipe), encoding="utf-8")
     load0 = _load()
-    p = subprocess.run([sys.executable, "-c", _FRESH_CLIENT, str(manifest), str(n), str(out), str(recipe_path),
-                        str(jobs), backend], capture_output=True, text=True, timeout=3600)
+    p = subprocess.run(
+        [sys.executable, "-c", _FRESH_CLIENT, str(manifest), str(n), str(out), str(recipe_path), str(jobs), backend],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
     if p.returncode != 0:
         raise RuntimeError(f"the fresh mepipe client failed:\n{p.stderr[-3000:]}")
     d = json.loads(p.stdout.strip().splitlines()[-1])
     workers = [w for w in d["workers"] if not w.get("parent")]
-    return {"seconds": d["seconds"], "done": d["done"], "failed": d["failed"], "backend": backend,
-            "samples_per_s": d["done"] / d["seconds"] if d["seconds"] > 0 else float("nan"), "fresh_workers": True,
-            "worker_ready_s": [w["ready_s"] for w in workers], "workers_started_warm": [w.get("started_warm")
-                                                                                       for w in workers],
-            "load_before": load0, "load_after": _load()}
+    return {
+        "seconds": d["seconds"],
+        "done": d["done"],
+        "failed": d["failed"],
+        "backend": backend,
+        "samples_per_s": d["done"] / d["seconds"] if d["seconds"] > 0 else float("nan"),
+        "fresh_workers": True,
+        "worker_ready_s": [w["ready_s"] for w in workers],
+        "workers_started_warm": [w.get("started_warm") for w in workers],
+        "load_before": load0,
+        "load_after": _load(),
+    }
 
 
 def run_mepipe_warm(samples, out: Path, recipe: dict, jobs: int) -> dict:
@@ -206,9 +236,16 @@ def run_mepipe_warm(samples, out: Path, recipe: dict, jobs: int) -> dict:
     t0 = time.perf_counter()
     summary = preprocess(samples, out, recipe, jobs=jobs, backend="loky", overwrite=True, progress=False)
     sec = time.perf_counter() - t0
-    return {"seconds": sec, "done": summary.done, "failed": [f"{f.key} [{f.stage}] {f.reason}" for f in summary.failed],
-            "samples_per_s": summary.done / sec if sec > 0 else float("nan"), "fresh_workers": False,
-            "backend": "loky", "load_before": load0, "load_after": _load()}
+    return {
+        "seconds": sec,
+        "done": summary.done,
+        "failed": [f"{f.key} [{f.stage}] {f.reason}" for f in summary.failed],
+        "samples_per_s": summary.done / sec if sec > 0 else float("nan"),
+        "fresh_workers": False,
+        "backend": "loky",
+        "load_before": load0,
+        "load_after": _load(),
+    }
 
 
 def stage_split(samples, out: Path, recipe: dict) -> dict:
@@ -225,8 +262,7 @@ def stage_split(samples, out: Path, recipe: dict) -> dict:
     timer = StageTimer()
     load0 = _load()
     t0 = time.perf_counter()
-    summary = preprocess(samples, out, recipe, jobs=1, backend="loky", overwrite=True,
-                         progress=False, timer=timer)
+    summary = preprocess(samples, out, recipe, jobs=1, backend="loky", overwrite=True, progress=False, timer=timer)
     total = time.perf_counter() - t0
     stages = dict(timer.seconds)
     stages["other"] = max(0.0, total - sum(stages.values()))
@@ -234,12 +270,22 @@ def stage_split(samples, out: Path, recipe: dict) -> dict:
     per_sample = dict(PER_SAMPLE)
     if Aligner(recipe.get("align")).fits_apex:
         per_sample["align: MediaPipe"] = 2  # the apex is fitted too
-    missing = [f"{k}: {timer.calls[k]} calls for {n} samples" for k, per in per_sample.items()
-               if timer.calls[k] != per * n]
-    return {"seconds": total, "done": n, "samples_per_s": n / total if total > 0 else float("nan"),
-            "warmup_s": warm, "stage_seconds": stages, "calls": dict(timer.calls), "hooks_complete": not missing,
-            "hook_problems": missing, "load_before": load0, "load_after": _load(),
-            "failed": [f"{f.key} [{f.stage}] {f.reason}" for f in summary.failed]}
+    missing = [
+        f"{k}: {timer.calls[k]} calls for {n} samples" for k, per in per_sample.items() if timer.calls[k] != per * n
+    ]
+    return {
+        "seconds": total,
+        "done": n,
+        "samples_per_s": n / total if total > 0 else float("nan"),
+        "warmup_s": warm,
+        "stage_seconds": stages,
+        "calls": dict(timer.calls),
+        "hooks_complete": not missing,
+        "hook_problems": missing,
+        "load_before": load0,
+        "load_after": _load(),
+        "failed": [f"{f.key} [{f.stage}] {f.reason}" for f in summary.failed],
+    }
 
 
 # ----------------------------------------------------------------------------- direction check (untimed)
@@ -254,8 +300,17 @@ def to_frame_grid(flow: np.ndarray, m: np.ndarray, shape) -> tuple[np.ndarray, n
     h, w = shape
     m = np.asarray(m, np.float64)
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-    comps = [cv2.warpAffine(np.ascontiguousarray(flow[k], np.float32), m, (w, h), flags=flags,
-                            borderMode=cv2.BORDER_CONSTANT, borderValue=0) for k in range(2)]
+    comps = [
+        cv2.warpAffine(
+            np.ascontiguousarray(flow[k], np.float32),
+            m,
+            (w, h),
+            flags=flags,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=0,
+        )
+        for k in range(2)
+    ]
     ones = np.ones(flow.shape[1:], np.float32)
     valid = cv2.warpAffine(ones, m, (w, h), flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0) > 0.999
     f = np.einsum("ij,jhw->ihw", np.linalg.inv(m[:, :2]), np.stack(comps))
@@ -274,7 +329,7 @@ def mean_cosine(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
 def relative_epe(f: np.ndarray, gt: np.ndarray, mask: np.ndarray) -> float:
     """Mean endpoint error over ``mask`` divided by the mean ground-truth magnitude there (zero flow = 1)."""
     e = np.sqrt(((f - gt) ** 2).sum(0))[mask].mean()
-    return float(e / np.sqrt((gt ** 2).sum(0))[mask].mean())
+    return float(e / np.sqrt((gt**2).sum(0))[mask].mean())
 
 
 def direction_check(samples, ref_results: list[dict], caches: dict[str, Path], size: int) -> dict:
@@ -304,12 +359,15 @@ def direction_check(samples, ref_results: list[dict], caches: dict[str, Path], s
                 rec = c.read(i, fields=["flow", "transform"])
                 flows[name] = to_frame_grid(rec["flow"], rec["transform"][0], shape)
             else:
-                mag = np.sqrt((gt ** 2).sum(0))
+                mag = np.sqrt((gt**2).sum(0))
                 mask = mag > MOVING_FRACTION * mag.max()
                 for _, valid in flows.values():
                     mask &= valid
-                row = {"key": s.key, "moving_px": int(mask.sum()),
-                       "reference_same_box": tuple(r["box"]) == tuple(r["apex_box"])}
+                row = {
+                    "key": s.key,
+                    "moving_px": int(mask.sum()),
+                    "reference_same_box": tuple(r["box"]) == tuple(r["apex_box"]),
+                }
                 for name, (f, _) in flows.items():
                     row[f"cos_gt[{name}]"] = mean_cosine(f, gt, mask)
                     row[f"rel_epe[{name}]"] = relative_epe(f, gt, mask)
@@ -321,9 +379,12 @@ def direction_check(samples, ref_results: list[dict], caches: dict[str, Path], s
             c.close()
     keys = [k for k in (rows[0] if rows else {}) if k not in ("key", "moving_px", "reference_same_box")]
     same = [r for r in rows if r["reference_same_box"]]
-    return {"moving_fraction": MOVING_FRACTION, "samples": rows,
-            "median": {k: float(np.median([r[k] for r in rows])) for k in keys},
-            "median_reference_same_box": {k: float(np.median([r[k] for r in same])) for k in keys} if same else {}}
+    return {
+        "moving_fraction": MOVING_FRACTION,
+        "samples": rows,
+        "median": {k: float(np.median([r[k] for r in rows])) for k in keys},
+        "median_reference_same_box": {k: float(np.median([r[k] for r in same])) for k in keys} if same else {},
+    }
 
 
 # ----------------------------------------------------------------------------- driver
@@ -339,9 +400,13 @@ def _box_stats(ref_results: list[dict]) -> dict:
     def mean(rs):
         return float(np.mean([r["flow_s"] for r in rs])) if rs else float("nan")
 
-    return {"samples": len(ok), "apex_box_differs": len(diff), "flow_s_mean_box_differs": mean(diff),
-            "flow_s_mean_same_box": mean(same), "no_face": len(ref_results) - len(ok)}
-
+    return {
+        "samples": len(ok),
+        "apex_box_differs": len(diff),
+        "flow_s_mean_box_differs": mean(diff),
+        "flow_s_mean_same_box": mean(same),
+        "no_face": len(ref_results) - len(ok),
+    }
 
 
 def _layout(n: int) -> tuple[int, int]:
@@ -350,9 +415,19 @@ def _layout(n: int) -> tuple[int, int]:
     return subjects, math.ceil(n / subjects)
 
 
-def bench_pipeline(out=None, n_samples: int = 40, jobs: int = 2, engine: str = "numba", preset: str = "micro",
-                   size: int = 256, repeat: int = 2, seed: int = 0, split: bool = True, workdir=None,
-                   progress: bool = True) -> dict:
+def bench_pipeline(
+    out=None,
+    n_samples: int = 40,
+    jobs: int = 2,
+    engine: str = "numba",
+    preset: str = "micro",
+    size: int = 256,
+    repeat: int = 2,
+    seed: int = 0,
+    split: bool = True,
+    workdir=None,
+    progress: bool = True,
+) -> dict:
     """Run the end-to-end benchmark; returns (and writes ``pipeline.json``/``pipeline.md`` under
     ``out``) the results dict."""
     import cv2
@@ -383,8 +458,9 @@ def bench_pipeline(out=None, n_samples: int = 40, jobs: int = 2, engine: str = "
         subjects, per = _layout(n_samples)
         say(f"synthetic set: {subjects} subjects x {per} samples, {size}² ...")
         t0 = time.perf_counter()
-        manifest = make_synthetic_set(work / "set", subjects=subjects, samples_per_subject=per, seed=seed,
-                                      size=size, progress=False)
+        manifest = make_synthetic_set(
+            work / "set", subjects=subjects, samples_per_subject=per, seed=seed, size=size, progress=False
+        )
         synth_s = time.perf_counter() - t0
         samples, _ = read_manifest(manifest, dataset="synth")
         samples = samples[:n_samples]
@@ -408,9 +484,15 @@ def bench_pipeline(out=None, n_samples: int = 40, jobs: int = 2, engine: str = "
                     ref_results = naive_reference(samples, ref_dir, size=crop_size, times=times)
                     sec = time.perf_counter() - t0
                     done = sum(1 for x in ref_results if x["file"] is not None)
-                    row["reference"] = {"seconds": sec, "done": done, "samples_per_s": done / sec,
-                                        "load_before": load0, "load_after": _load(),
-                                        "opencv_threads": cv2.getNumThreads(), "step_seconds": dict(times)}
+                    row["reference"] = {
+                        "seconds": sec,
+                        "done": done,
+                        "samples_per_s": done / sec,
+                        "load_before": load0,
+                        "load_after": _load(),
+                        "opencv_threads": cv2.getNumThreads(),
+                        "step_seconds": dict(times),
+                    }
                     for k, v in times.items():
                         ref_times[k] += v
                 else:
@@ -420,21 +502,32 @@ def bench_pipeline(out=None, n_samples: int = 40, jobs: int = 2, engine: str = "
                     row["mepipe_warm"] = run_mepipe_warm(samples, work / "mepipe-warm.h5", recipe, jobs)
             row["ratio"] = row["mepipe"]["samples_per_s"] / row["reference"]["samples_per_s"]
             row["ratio_warm"] = row["mepipe_warm"]["samples_per_s"] / row["reference"]["samples_per_s"]
-            say(f"  reference {row['reference']['samples_per_s']:.2f} samples/s, mepipe "
+            say(
+                f"  reference {row['reference']['samples_per_s']:.2f} samples/s, mepipe "
                 f"{row['mepipe']['samples_per_s']:.2f} samples/s: {row['ratio']:.1f}x (warm workers "
-                f"{row['mepipe_warm']['samples_per_s']:.2f} samples/s: {row['ratio_warm']:.1f}x)")
+                f"{row['mepipe_warm']['samples_per_s']:.2f} samples/s: {row['ratio_warm']:.1f}x)"
+            )
             rounds.append(row)
 
         def summary(key):
             rates = [x[key]["samples_per_s"] for x in rounds]
-            return {"samples_per_s": float(np.median(rates)), "samples_per_s_rounds": rates,
-                    "seconds_rounds": [x[key]["seconds"] for x in rounds], "done": rounds[-1][key]["done"]}
+            return {
+                "samples_per_s": float(np.median(rates)),
+                "samples_per_s_rounds": rates,
+                "seconds_rounds": [x[key]["seconds"] for x in rounds],
+                "done": rounds[-1][key]["done"],
+            }
 
         result = {
             "benchmark": "pipeline",
             "samples": len(samples),
-            "set": {"subjects": subjects, "samples_per_subject": per, "frame_size": size, "seed": seed,
-                    "synth_seconds": synth_s},
+            "set": {
+                "subjects": subjects,
+                "samples_per_subject": per,
+                "frame_size": size,
+                "seed": seed,
+                "synth_seconds": synth_s,
+            },
             "jobs": jobs,
             "engine": engine,
             "preset": preset,
@@ -442,15 +535,28 @@ def bench_pipeline(out=None, n_samples: int = 40, jobs: int = 2, engine: str = "
             "flow_params": effective_flow_params(recipe),
             "aligned_size": crop_size,
             "repeat": repeat,
-            "machine": {"cpu": platform.processor() or platform.machine(), "cpu_count": cpu_count(),
-                        "opencv_threads": cv2.getNumThreads(), "python": platform.python_version()},
-            "reference": {**summary("reference"), "description": "naive script: dlib on onset and apex, own box per "
-                          "frame, OpenCV TV-L1 defaults, numpy.gradient strain, np.save, one process",
-                          "step_seconds_per_sample": {k: v / (repeat * len(samples)) for k, v in ref_times.items()}},
-            "mepipe": {**summary("mepipe"), "description": f"mepipe.runner.preprocess, {engine}/{preset}, "
-                       f"jobs {jobs}, a fresh client process each round (backend local: workers forked from it), HDF5 cache"},
-            "mepipe_warm": {**summary("mepipe_warm"), "description": "in the benchmark's process on loky workers "
-                            "started by an untimed run first (models loaded, kernels compiled), into a new cache"},
+            "machine": {
+                "cpu": platform.processor() or platform.machine(),
+                "cpu_count": cpu_count(),
+                "opencv_threads": cv2.getNumThreads(),
+                "python": platform.python_version(),
+            },
+            "reference": {
+                **summary("reference"),
+                "description": "naive script: dlib on onset and apex, own box per "
+                "frame, OpenCV TV-L1 defaults, numpy.gradient strain, np.save, one process",
+                "step_seconds_per_sample": {k: v / (repeat * len(samples)) for k, v in ref_times.items()},
+            },
+            "mepipe": {
+                **summary("mepipe"),
+                "description": f"mepipe.runner.preprocess, {engine}/{preset}, "
+                f"jobs {jobs}, a fresh client process each round (backend local: workers forked from it), HDF5 cache",
+            },
+            "mepipe_warm": {
+                **summary("mepipe_warm"),
+                "description": "in the benchmark's process on loky workers "
+                "started by an untimed run first (models loaded, kernels compiled), into a new cache",
+            },
             "ratio_warm": float(np.median([x["ratio_warm"] for x in rounds])),
             "reference_boxes": _box_stats(ref_results),
             "rounds": rounds,
@@ -490,37 +596,58 @@ def markdown(result: dict) -> str:
     """Markdown tables of a :func:`bench_pipeline` result."""
     n = result["samples"]
     ref = result["reference"]["samples_per_s"]
-    loads = [x[k][f] for x in result["rounds"] for k in ("reference", "mepipe", "mepipe_warm")
-             for f in ("load_before", "load_after")]
-    lines = [f"# Pipeline benchmark\n",
-             f"{n} synthetic samples ({result['set']['subjects']} subjects x {result['set']['samples_per_subject']}, "
-             f"{result['set']['frame_size']}² frames), aligned/cropped to {result['aligned_size']}²; "
-             f"{result['machine']['cpu_count']} cores; 1-min load {min(loads):.1f}–{max(loads):.1f}; "
-             f"{result['repeat']} rounds, median shown.\n",
-             "| pipeline | samples/s | s/sample | × reference |", "|---|---:|---:|---:|",
-             f"| naive reference (dlib per frame, OpenCV TV-L1 defaults, 1 process) | {ref:.2f} | {1 / ref:.3f} | 1.0 |",
-             f"| mepipe {result['engine']}/{result['preset']}, jobs {result['jobs']} (end to end) | "
-             f"{result['mepipe']['samples_per_s']:.2f} | {1 / result['mepipe']['samples_per_s']:.3f} | "
-             f"**{result['ratio']:.1f}** |"]
-    lines.append(f"| mepipe {result['engine']}/{result['preset']}, jobs {result['jobs']}, workers already started "
-                 f"| {result['mepipe_warm']['samples_per_s']:.2f} | {1 / result['mepipe_warm']['samples_per_s']:.3f} | "
-                 f"{result['ratio_warm']:.1f} |")
+    loads = [
+        x[k][f]
+        for x in result["rounds"]
+        for k in ("reference", "mepipe", "mepipe_warm")
+        for f in ("load_before", "load_after")
+    ]
+    lines = [
+        "# Pipeline benchmark\n",
+        f"{n} synthetic samples ({result['set']['subjects']} subjects x {result['set']['samples_per_subject']}, "
+        f"{result['set']['frame_size']}² frames), aligned/cropped to {result['aligned_size']}²; "
+        f"{result['machine']['cpu_count']} cores; 1-min load {min(loads):.1f}–{max(loads):.1f}; "
+        f"{result['repeat']} rounds, median shown.\n",
+        "| pipeline | samples/s | s/sample | × reference |",
+        "|---|---:|---:|---:|",
+        f"| naive reference (dlib per frame, OpenCV TV-L1 defaults, 1 process) | {ref:.2f} | {1 / ref:.3f} | 1.0 |",
+        f"| mepipe {result['engine']}/{result['preset']}, jobs {result['jobs']} (end to end) | "
+        f"{result['mepipe']['samples_per_s']:.2f} | {1 / result['mepipe']['samples_per_s']:.3f} | "
+        f"**{result['ratio']:.1f}** |",
+    ]
+    lines.append(
+        f"| mepipe {result['engine']}/{result['preset']}, jobs {result['jobs']}, workers already started "
+        f"| {result['mepipe_warm']['samples_per_s']:.2f} | {1 / result['mepipe_warm']['samples_per_s']:.3f} | "
+        f"{result['ratio_warm']:.1f} |"
+    )
     for name, s in result.get("split", {}).items():
-        lines.append(f"| mepipe {name}, jobs 1, in process (warm models) | {s['samples_per_s']:.2f} | "
-                     f"{1 / s['samples_per_s']:.3f} | {s['samples_per_s'] / ref:.1f} |")
+        lines.append(
+            f"| mepipe {name}, jobs 1, in process (warm models) | {s['samples_per_s']:.2f} | "
+            f"{1 / s['samples_per_s']:.3f} | {s['samples_per_s'] / ref:.1f} |"
+        )
     ready = [r for x in result["rounds"] for r in x["mepipe"].get("worker_ready_s", [])]
     if ready:
-        lines.append(f"\nFresh workers' start-up (from process start to their first finished sample, "
-                     f"{len(ready)} workers over the rounds): median {sorted(ready)[len(ready) // 2]:.2f} s, "
-                     f"max {max(ready):.2f} s; the client computes samples meanwhile.")
-    lines.append("\nPer round: " + "; ".join(
-        f"{x['order'][0]} first: ref {x['reference']['samples_per_s']:.2f}, mepipe {x['mepipe']['samples_per_s']:.2f}"
-        f" samples/s = {x['ratio']:.1f}x (warm workers {x['ratio_warm']:.1f}x)" for x in result["rounds"]) + "\n")
+        lines.append(
+            f"\nFresh workers' start-up (from process start to their first finished sample, "
+            f"{len(ready)} workers over the rounds): median {sorted(ready)[len(ready) // 2]:.2f} s, "
+            f"max {max(ready):.2f} s; the client computes samples meanwhile."
+        )
+    lines.append(
+        "\nPer round: "
+        + "; ".join(
+            f"{x['order'][0]} first: ref {x['reference']['samples_per_s']:.2f}, mepipe {x['mepipe']['samples_per_s']:.2f}"
+            f" samples/s = {x['ratio']:.1f}x (warm workers {x['ratio_warm']:.1f}x)"
+            for x in result["rounds"]
+        )
+        + "\n"
+    )
     if "split" in result:
         names = list(result["split"])
-        lines += ["## Where the time goes (ms per sample)\n",
-                  "| stage | " + " | ".join(f"mepipe {k} (jobs 1)" for k in names) + " |",
-                  "|---|" + "---:|" * len(names)]
+        lines += [
+            "## Where the time goes (ms per sample)\n",
+            "| stage | " + " | ".join(f"mepipe {k} (jobs 1)" for k in names) + " |",
+            "|---|" + "---:|" * len(names),
+        ]
         for st in STAGE_ORDER:
             cells = []
             for k in names:
@@ -528,40 +655,61 @@ def markdown(result: dict) -> str:
                 v = s["stage_seconds"].get(st, 0.0)
                 cells.append(f"{1000 * v / s['done']:.1f} ({100 * v / s['seconds']:.0f} %)")
             lines.append(f"| {st} | " + " | ".join(cells) + " |")
-        lines.append("| **total** | " + " | ".join(f"**{1000 * result['split'][k]['seconds'] / result['split'][k]['done']:.1f}**"
-                                              for k in names) + " |")
-        lines.append("| write path (record + spool + commit + open/close) | " + " | ".join(
-            f"**{1000 * sum(v for k, v in result['split'][n]['stage_seconds'].items() if k.startswith('write')) / result['split'][n]['done']:.1f}**"
-            for n in names) + " |")
-        lines.append("| warm-up (model load + 1st sample, not in total) | " +
-                     " | ".join(f"{1000 * result['split'][k]['warmup_s']:.0f}" for k in names) + " |")
-        lines.append(f"\nFlow inside the chain: opencv/default takes {result['flow_ratio_in_chain']:.1f}x the time of "
-                     f"{names[0]}; the whole in-process chain is {result['split_ratio']:.1f}x faster with it.\n")
+        lines.append(
+            "| **total** | "
+            + " | ".join(f"**{1000 * result['split'][k]['seconds'] / result['split'][k]['done']:.1f}**" for k in names)
+            + " |"
+        )
+        lines.append(
+            "| write path (record + spool + commit + open/close) | "
+            + " | ".join(
+                f"**{1000 * sum(v for k, v in result['split'][n]['stage_seconds'].items() if k.startswith('write')) / result['split'][n]['done']:.1f}**"
+                for n in names
+            )
+            + " |"
+        )
+        lines.append(
+            "| warm-up (model load + 1st sample, not in total) | "
+            + " | ".join(f"{1000 * result['split'][k]['warmup_s']:.0f}" for k in names)
+            + " |"
+        )
+        lines.append(
+            f"\nFlow inside the chain: opencv/default takes {result['flow_ratio_in_chain']:.1f}x the time of "
+            f"{names[0]}; the whole in-process chain is {result['split_ratio']:.1f}x faster with it.\n"
+        )
     b = result["reference_boxes"]
-    lines += ["## Naive reference, ms per sample\n",
-              f"Per-frame detection gave the apex a different face box than the onset on {b['apex_box_differs']} of "
-              f"{b['samples']} samples; OpenCV's flow then also has to follow the crop's shift and zoom: "
-              f"{1000 * b['flow_s_mean_box_differs']:.0f} ms per pair on those, {1000 * b['flow_s_mean_same_box']:.0f} ms "
-              f"on the others (last round).\n",
-              "| step | ms/sample |", "|---|---:|"]
+    lines += [
+        "## Naive reference, ms per sample\n",
+        f"Per-frame detection gave the apex a different face box than the onset on {b['apex_box_differs']} of "
+        f"{b['samples']} samples; OpenCV's flow then also has to follow the crop's shift and zoom: "
+        f"{1000 * b['flow_s_mean_box_differs']:.0f} ms per pair on those, {1000 * b['flow_s_mean_same_box']:.0f} ms "
+        f"on the others (last round).\n",
+        "| step | ms/sample |",
+        "|---|---:|",
+    ]
     for k, v in result["reference"]["step_seconds_per_sample"].items():
         lines.append(f"| {k} | {1000 * v:.1f} |")
     d = result["direction"]
     same = d["median_reference_same_box"]
     n_same = sum(r["reference_same_box"] for r in d["samples"])
-    lines += ["\n## Flow against the synthetic ground truth (medians over samples; frame grid, moving region)\n",
-              "cos: mean cosine of the angle between flow vectors; rel EPE: mean endpoint error / mean |gt| "
-              "(zero flow scores 1).\n",
-              f"| quantity | all {len(d['samples'])} samples | {n_same} samples where the reference's two boxes agree |",
-              "|---|---:|---:|"]
+    lines += [
+        "\n## Flow against the synthetic ground truth (medians over samples; frame grid, moving region)\n",
+        "cos: mean cosine of the angle between flow vectors; rel EPE: mean endpoint error / mean |gt| "
+        "(zero flow scores 1).\n",
+        f"| quantity | all {len(d['samples'])} samples | {n_same} samples where the reference's two boxes agree |",
+        "|---|---:|---:|",
+    ]
     lines += [f"| {k} | {v:.3f} | {same.get(k, float('nan')):.3f} |" for k, v in d["median"].items()]
     return "\n".join(lines) + "\n"
 
 
 def register(bench_sub) -> None:
-    p = bench_sub.add_parser("pipeline", help="end-to-end samples/s of mepipe vs a naive MER preprocessing script",
-                             description=__doc__.split("\n\n")[0] + "\n\n" + __doc__.split("\n\n")[1],
-                             formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = bench_sub.add_parser(
+        "pipeline",
+        help="end-to-end samples/s of mepipe vs a naive MER preprocessing script",
+        description=__doc__.split("\n\n")[0] + "\n\n" + __doc__.split("\n\n")[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--out", default=None, help="folder for pipeline.json and pipeline.md")
     p.add_argument("--samples", type=int, default=40, help="synthetic samples (5 subjects x N/5)")
     p.add_argument("--jobs", type=int, default=2, help="mepipe worker processes (loky)")
@@ -579,13 +727,25 @@ def register(bench_sub) -> None:
 def _cli_pipeline(args) -> int:
     if args.samples < 1:
         raise SystemExit("--samples must be >= 1")
-    result = bench_pipeline(out=args.out, n_samples=args.samples, jobs=args.jobs, engine=args.engine,
-                            preset=args.preset, size=args.size, repeat=args.repeat, seed=args.seed,
-                            split=not args.no_split, workdir=args.workdir, progress=not args.no_progress)
+    result = bench_pipeline(
+        out=args.out,
+        n_samples=args.samples,
+        jobs=args.jobs,
+        engine=args.engine,
+        preset=args.preset,
+        size=args.size,
+        repeat=args.repeat,
+        seed=args.seed,
+        split=not args.no_split,
+        workdir=args.workdir,
+        progress=not args.no_progress,
+    )
     print(markdown(result))
-    print(f"mepipe {result['engine']}/{result['preset']} jobs {result['jobs']}: {result['ratio']:.1f}x the naive "
-          f"reference end to end ({result['mepipe']['samples_per_s']:.2f} vs {result['reference']['samples_per_s']:.2f} "
-          f"samples/s)")
+    print(
+        f"mepipe {result['engine']}/{result['preset']} jobs {result['jobs']}: {result['ratio']:.1f}x the naive "
+        f"reference end to end ({result['mepipe']['samples_per_s']:.2f} vs {result['reference']['samples_per_s']:.2f} "
+        f"samples/s)"
+    )
     if args.out:
         print(f"wrote {Path(args.out) / 'pipeline.json'} and {Path(args.out) / 'pipeline.md'}")
     return 0

@@ -23,11 +23,11 @@ with one angle for the four layers instead.
 
     mepipe bench soa --targets 90 60 30 --out benchmarks/results/soa
 """
+
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import platform
 import time
 from pathlib import Path
@@ -46,16 +46,37 @@ def settings_against_defaults(epochs=None, batch_size=None, theta_lr=None, model
     cfg = TrainConfig.create(model, epochs=epochs, batch_size=batch_size)
     if theta_lr is not None:
         cfg = cfg.replace(theta_lr=float(theta_lr))
-    keys = ("optimizer", "lr", "weight_decay", "theta_lr", "theta_weight_decay", "batch_size", "epochs",
-            "scheduler", "scheduler_gamma", "scheduler_decay_epochs")
+    keys = (
+        "optimizer",
+        "lr",
+        "weight_decay",
+        "theta_lr",
+        "theta_weight_decay",
+        "batch_size",
+        "epochs",
+        "scheduler",
+        "scheduler_gamma",
+        "scheduler_decay_epochs",
+    )
     used = {k: getattr(cfg, k) for k in keys}
     defaults = {k: getattr(default, k) for k in keys}
     differs = {k: {"used": used[k], "default": defaults[k]} for k in keys if used[k] != defaults[k]}
     return {"cfg": cfg, "used": used, "defaults": defaults, "differs": differs}
 
 
-def train_one(target: float, init: float, seed: int, cfg, samples: int, size: int, amplitude, noise: float,
-              jitter: float, subjects: int, progress: bool = False) -> dict:
+def train_one(
+    target: float,
+    init: float,
+    seed: int,
+    cfg,
+    samples: int,
+    size: int,
+    amplitude,
+    noise: float,
+    jitter: float,
+    subjects: int,
+    progress: bool = False,
+) -> dict:
     """One run: the angles of the four layers after every epoch, the loss and accuracy per epoch,
     and the accuracy on a held-out draw at the end."""
     import numpy as np
@@ -78,8 +99,16 @@ def train_one(target: float, init: float, seed: int, cfg, samples: int, size: in
     gen = np.random.default_rng(seed)
     t0 = time.time()
     for epoch in range(cfg.epochs):
-        d = axis_pairs(target, subjects=subjects, samples_per_subject=per, size=size,
-                       seed=fold_seed(seed, 1 + epoch), amplitude_range=amplitude, noise=noise, jitter=jitter)
+        d = axis_pairs(
+            target,
+            subjects=subjects,
+            samples_per_subject=per,
+            size=size,
+            seed=fold_seed(seed, 1 + epoch),
+            amplitude_range=amplitude,
+            noise=noise,
+            jitter=jitter,
+        )
         model.train()
         tot, correct = 0.0, 0
         for b in batches(gen.permutation(len(d["y"])), cfg.batch_size):
@@ -99,17 +128,30 @@ def train_one(target: float, init: float, seed: int, cfg, samples: int, size: in
         for i, a in enumerate(model.angles_deg()):
             angles[i].append(a)
         if progress:
-            print(f"  θ* {target:g}, start {init:g}, seed {seed}: epoch {epoch + 1}/{cfg.epochs} loss "
-                  f"{hist['train_loss'][-1]:.3f} θ {' '.join(f'{a:.1f}' for a in model.angles_deg())}", flush=True)
-    test = axis_pairs(target, subjects=subjects, samples_per_subject=per, size=size, seed=fold_seed(seed, 0),
-                      amplitude_range=amplitude, noise=noise, jitter=jitter)
+            print(
+                f"  θ* {target:g}, start {init:g}, seed {seed}: epoch {epoch + 1}/{cfg.epochs} loss "
+                f"{hist['train_loss'][-1]:.3f} θ {' '.join(f'{a:.1f}' for a in model.angles_deg())}",
+                flush=True,
+            )
+    test = axis_pairs(
+        target,
+        subjects=subjects,
+        samples_per_subject=per,
+        size=size,
+        seed=fold_seed(seed, 0),
+        amplitude_range=amplitude,
+        noise=noise,
+        jitter=jitter,
+    )
     model.eval()
     with torch.no_grad():
         pred = model(**{k: torch.from_numpy(test[k]) for k in ("onset", "apex", "aus")}).argmax(1).numpy()
     final = [a[-1] for a in angles]
     dist = [axis_distance(a, target) for a in final]
     return {
-        "target_deg": target, "init_deg": init, "seed": seed,
+        "target_deg": target,
+        "init_deg": init,
+        "seed": seed,
         "final_deg": round(axis_mean(final), 3),
         "final_deg_layers": [round(a, 3) for a in final],
         "distance_deg_layers": [round(v, 3) for v in dist],
@@ -124,10 +166,24 @@ def train_one(target: float, init: float, seed: int, cfg, samples: int, size: in
     }
 
 
-def bench_soa(targets=(90.0, 60.0, 30.0), inits=None, seeds=1, out=None, epochs=None, batch_size=None,
-              theta_lr=None, samples: int = 120, size: int = 64, amplitude=(0.5, 1.5), noise: float = 2.0,
-              jitter: float = 0.08, subjects: int = 5, threads: int = 1, progress: bool = True,
-              model: str = MODEL) -> dict:
+def bench_soa(
+    targets=(90.0, 60.0, 30.0),
+    inits=None,
+    seeds=1,
+    out=None,
+    epochs=None,
+    batch_size=None,
+    theta_lr=None,
+    samples: int = 120,
+    size: int = 64,
+    amplitude=(0.5, 1.5),
+    noise: float = 2.0,
+    jitter: float = 0.08,
+    subjects: int = 5,
+    threads: int = 1,
+    progress: bool = True,
+    model: str = MODEL,
+) -> dict:
     """Run every (target, init, seed) and return the summary; with ``out``, write soa.json and soa.png."""
     import torch
 
@@ -146,34 +202,69 @@ def bench_soa(targets=(90.0, 60.0, 30.0), inits=None, seeds=1, out=None, epochs=
     s = settings_against_defaults(epochs, batch_size, theta_lr, model)
     if progress:
         diff = ", ".join(f"{k} {v['used']} (default {v['default']})" for k, v in s["differs"].items())
-        print(f"mepipe bench soa: {model} at its default optimiser settings"
-              + (f" except {diff}" if diff else "") + f"; {samples} fresh pairs per epoch at {size} px")
+        print(
+            f"mepipe bench soa: {model} at its default optimiser settings"
+            + (f" except {diff}" if diff else "")
+            + f"; {samples} fresh pairs per epoch at {size} px"
+        )
     runs = []
     t0 = time.time()
     for target in targets:
         for init in inits:
             for seed in range(int(seeds)):
-                r = train_one(float(target), init, seed, s["cfg"], samples, size, tuple(amplitude), noise, jitter,
-                              subjects, progress=False)
+                r = train_one(
+                    float(target),
+                    init,
+                    seed,
+                    s["cfg"],
+                    samples,
+                    size,
+                    tuple(amplitude),
+                    noise,
+                    jitter,
+                    subjects,
+                    progress=False,
+                )
                 runs.append(r)
                 if progress:
                     layers = ", ".join(f"{a:.1f}" for a in r["final_deg_layers"])
-                    print(f"θ* {target:g}: start {init:g} -> layers {layers}"
-                          f" (axis mean {r['final_deg']:.1f}; {r['layers_within_5_deg']}/4 within 5°; held-out "
-                          f"accuracy {r['heldout_accuracy']:.2f}; {r['seconds']:.0f} s)", flush=True)
+                    print(
+                        f"θ* {target:g}: start {init:g} -> layers {layers}"
+                        f" (axis mean {r['final_deg']:.1f}; {r['layers_within_5_deg']}/4 within 5°; held-out "
+                        f"accuracy {r['heldout_accuracy']:.2f}; {r['seconds']:.0f} s)",
+                        flush=True,
+                    )
     result = {
         "model": model,
         "convention": CONVENTION,
-        "optimiser": s["used"], "defaults": s["defaults"], "differs_from_defaults": s["differs"],
-        "data": {"samples_per_epoch": samples, "subjects": subjects, "size": size, "classes": CLASSES,
-                 "amplitude_px": list(amplitude), "noise_grey_levels": noise, "band_jitter": jitter,
-                 "fresh_draw_every_epoch": True},
-        "machine": {"cpu": platform.processor() or platform.machine(), "cpu_count": cpu_count(),
-                    "torch_threads": int(threads), "python": platform.python_version(), "torch": torch.__version__},
+        "optimiser": s["used"],
+        "defaults": s["defaults"],
+        "differs_from_defaults": s["differs"],
+        "data": {
+            "samples_per_epoch": samples,
+            "subjects": subjects,
+            "size": size,
+            "classes": CLASSES,
+            "amplitude_px": list(amplitude),
+            "noise_grey_levels": noise,
+            "band_jitter": jitter,
+            "fresh_draw_every_epoch": True,
+        },
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "cpu_count": cpu_count(),
+            "torch_threads": int(threads),
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+        },
         "runs": runs,
-        "summary": {"n_runs": len(runs), "runs_within_5_deg": sum(r["within_5_deg"] for r in runs),
-                    "layers_within_5_deg": sum(r["layers_within_5_deg"] for r in runs),
-                    "n_layers": 4 * len(runs), "seconds": round(time.time() - t0, 1)},
+        "summary": {
+            "n_runs": len(runs),
+            "runs_within_5_deg": sum(r["within_5_deg"] for r in runs),
+            "layers_within_5_deg": sum(r["layers_within_5_deg"] for r in runs),
+            "n_layers": 4 * len(runs),
+            "seconds": round(time.time() - t0, 1),
+        },
     }
     if out is not None:
         out = Path(out)
@@ -194,8 +285,14 @@ def plot(result: dict, path) -> Path:
     for ax, t in zip(axes[0], targets):
         for r in (r for r in result["runs"] if r["target_deg"] == t):
             for i, (name, v) in enumerate(r["angle_per_epoch_deg"].items()):
-                ax.plot(range(len(v)), v, color=f"C{i}", lw=1.2, alpha=0.85,
-                        label=name if r is result["runs"][0] or r["seed"] == 0 else None)
+                ax.plot(
+                    range(len(v)),
+                    v,
+                    color=f"C{i}",
+                    lw=1.2,
+                    alpha=0.85,
+                    label=name if r is result["runs"][0] or r["seed"] == 0 else None,
+                )
         ax.axhline(t, color="k", ls="--", lw=1)
         ax.set_title(f"θ* = {t:g}°")
         ax.set_xlabel("epoch")
@@ -209,26 +306,20 @@ def plot(result: dict, path) -> Path:
     return Path(path)
 
 
-def _angle(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an angle in degrees: {text!r}") from None
-    if not math.isfinite(v):
-        raise argparse.ArgumentTypeError(f"not a finite angle: {text!r}")
-    return v
-
-
 def register(bench_sub) -> None:
     from mepipe import cliargs as A
 
-    p = bench_sub.add_parser("soa", help="does facesleuth-soa learn a planted motion axis? (soa.json, soa.png)",
-                             description=__doc__.split("\n\n")[0] + "\n\n" + __doc__.split("\n\n")[1],
-                             formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--targets", type=_angle, nargs="+", default=[90.0, 60.0, 30.0], help="planted axes (degrees)")
-    p.add_argument("--model", default=MODEL, choices=MODELS,
-                   help=f"the SOA model (default {MODEL}: one angle per layer)")
-    p.add_argument("--inits", type=_angle, nargs="+", default=None, help="start angles (default: the model's, 45)")
+    p = bench_sub.add_parser(
+        "soa",
+        help="does facesleuth-soa learn a planted motion axis? (soa.json, soa.png)",
+        description=__doc__.split("\n\n")[0] + "\n\n" + __doc__.split("\n\n")[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--targets", type=A.angle_deg, nargs="+", default=[90.0, 60.0, 30.0], help="planted axes (degrees)")
+    p.add_argument(
+        "--model", default=MODEL, choices=MODELS, help=f"the SOA model (default {MODEL}: one angle per layer)"
+    )
+    p.add_argument("--inits", type=A.angle_deg, nargs="+", default=None, help="start angles (default: the model's, 45)")
     p.add_argument("--seeds", type=A.positive_int, default=1, help="seeds per (target, start)")
     p.add_argument("--out", required=True, help="folder for soa.json and soa.png")
     p.add_argument("--epochs", type=A.positive_int, default=None, help="default: the model's (99)")
@@ -237,8 +328,14 @@ def register(bench_sub) -> None:
     p.add_argument("--samples", type=A.positive_int, default=120, help="fresh pairs drawn every epoch")
     p.add_argument("--subjects", type=A.positive_int, default=5, help="subjects (faces and their variants)")
     p.add_argument("--size", type=A.positive_int, default=64, help="frame side and model input_size (multiple of 16)")
-    p.add_argument("--amplitude", type=A.positive_float, nargs=2, default=[0.5, 1.5], metavar=("LO", "HI"),
-                   help="peak displacement range in px")
+    p.add_argument(
+        "--amplitude",
+        type=A.positive_float,
+        nargs=2,
+        default=[0.5, 1.5],
+        metavar=("LO", "HI"),
+        help="peak displacement range in px",
+    )
     p.add_argument("--noise", type=A.nonneg_float, default=2.0, help="sensor noise sigma in grey levels")
     p.add_argument("--jitter", type=A.nonneg_float, default=0.08, help="band position jitter, fraction of the side")
     p.add_argument("--threads", type=A.positive_int, default=1, help="torch threads")
@@ -250,8 +347,9 @@ def _cli_soa(args) -> int:
     import sys
 
     if args.size % 16 or args.size < 32:
-        print(f"mepipe bench soa: error: --size must be a multiple of 16, at least 32; got {args.size}",
-              file=sys.stderr)
+        print(
+            f"mepipe bench soa: error: --size must be a multiple of 16, at least 32; got {args.size}", file=sys.stderr
+        )
         return 2
     if args.samples < 2 * CLASSES:
         print(f"mepipe bench soa: error: --samples must be at least {2 * CLASSES}; got {args.samples}", file=sys.stderr)
@@ -259,14 +357,30 @@ def _cli_soa(args) -> int:
     if args.amplitude[0] > args.amplitude[1]:
         print("mepipe bench soa: error: --amplitude LO HI needs LO <= HI", file=sys.stderr)
         return 2
-    res = bench_soa(targets=args.targets, inits=args.inits, seeds=args.seeds, out=args.out, epochs=args.epochs,
-                    batch_size=args.batch_size, theta_lr=args.theta_lr, samples=args.samples, size=args.size,
-                    amplitude=args.amplitude, noise=args.noise, jitter=args.jitter, subjects=args.subjects,
-                    threads=args.threads, progress=not args.quiet, model=args.model)
+    res = bench_soa(
+        targets=args.targets,
+        inits=args.inits,
+        seeds=args.seeds,
+        out=args.out,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        theta_lr=args.theta_lr,
+        samples=args.samples,
+        size=args.size,
+        amplitude=args.amplitude,
+        noise=args.noise,
+        jitter=args.jitter,
+        subjects=args.subjects,
+        threads=args.threads,
+        progress=not args.quiet,
+        model=args.model,
+    )
     s = res["summary"]
-    print(f"{s['runs_within_5_deg']}/{s['n_runs']} runs with every layer within 5° of its axis "
-          f"({s['layers_within_5_deg']}/{s['n_layers']} layers); {s['seconds']:.0f} s; wrote "
-          f"{Path(args.out) / 'soa.json'}, {Path(args.out) / 'soa.png'}")
+    print(
+        f"{s['runs_within_5_deg']}/{s['n_runs']} runs with every layer within 5° of its axis "
+        f"({s['layers_within_5_deg']}/{s['n_layers']} layers); {s['seconds']:.0f} s; wrote "
+        f"{Path(args.out) / 'soa.json'}, {Path(args.out) / 'soa.png'}"
+    )
     return 0
 
 

@@ -7,6 +7,7 @@ distance to θ*, losses) and ``soa_angle.png`` (θ per epoch, one line per run, 
 
     .venv/bin/python benchmarks/soa_angle.py --out benchmarks/results --epochs 30
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,17 +43,23 @@ def main(argv=None) -> dict:
     for target, init, seed in tqdm(runs, desc="SOA runs"):
         angles, losses = train_probe(target, init_deg=init, steps=steps, seed=seed)
         per_epoch = angles[:: args.steps_per_epoch]
-        results.append({
-            "target_deg": target, "init_deg": init, "seed": seed,
-            "angle_per_epoch_deg": [round(a, 3) for a in per_epoch],
-            "final_deg": round(angles[-1], 3),
-            "start_distance_deg": round(axis_distance(init, target), 3),
-            "final_distance_deg": round(axis_distance(angles[-1], target), 3),
-            "first_loss": round(losses[0], 4),
-            "last_epoch_loss": round(sum(losses[-args.steps_per_epoch:]) / args.steps_per_epoch, 4),
-        })
+        results.append(
+            {
+                "target_deg": target,
+                "init_deg": init,
+                "seed": seed,
+                "angle_per_epoch_deg": [round(a, 3) for a in per_epoch],
+                "final_deg": round(angles[-1], 3),
+                "start_distance_deg": round(axis_distance(init, target), 3),
+                "final_distance_deg": round(axis_distance(angles[-1], target), 3),
+                "first_loss": round(losses[0], 4),
+                "last_epoch_loss": round(sum(losses[-args.steps_per_epoch :]) / args.steps_per_epoch, 4),
+            }
+        )
     summary = {
-        "epochs": args.epochs, "steps_per_epoch": args.steps_per_epoch, "seconds": round(time.time() - t0, 1),
+        "epochs": args.epochs,
+        "steps_per_epoch": args.steps_per_epoch,
+        "seconds": round(time.time() - t0, 1),
         "runs": results,
         "mean_final_distance_deg": round(sum(r["final_distance_deg"] for r in results) / len(results), 3),
         "runs_within_5_deg": sum(r["final_distance_deg"] < 5.0 for r in results),
@@ -75,9 +82,11 @@ def main(argv=None) -> dict:
     fig.tight_layout()
     fig.savefig(out / "soa_angle.png", dpi=120)
     plt.close(fig)
-    print(f"{summary['runs_within_5_deg']}/{summary['n_runs']} runs end within 5 deg of θ*; "
-          f"mean distance {summary['mean_final_distance_deg']} deg; wrote {out / 'soa_angle.json'}, "
-          f"{out / 'soa_angle.png'}")
+    print(
+        f"{summary['runs_within_5_deg']}/{summary['n_runs']} runs end within 5 deg of θ*; "
+        f"mean distance {summary['mean_final_distance_deg']} deg; wrote {out / 'soa_angle.json'}, "
+        f"{out / 'soa_angle.png'}"
+    )
     return summary
 
 

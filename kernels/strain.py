@@ -4,11 +4,11 @@ e_xx = du/dx, e_yy = dv/dy, e_xy = (du/dy + dv/dx) / 2, magnitude sqrt(e_xx² + 
 Derivatives are those of ``numpy.gradient`` with unit spacing: central differences inside,
 one-sided first differences on the border.
 """
+
 from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
-
 
 
 @njit(cache=True, nogil=True, parallel=False, fastmath=False)

@@ -26,9 +26,10 @@ planes of a pair are views of one workspace (:func:`tvl1_pair_into`), so that a 
 many pairs allocates nothing per pair. Speed notes (measured, per kernel) are in the docstrings
 and in docs/performance.md ("Kernel rewrite").
 """
+
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 from numba import njit, prange
@@ -154,10 +155,12 @@ def _taps16(F, b0, st, wx0, wx1, wx2, wx3, wy0, wy1, wy2, wy3):
     b1 = b0 + st
     b2 = b1 + st
     b3 = b2 + st
-    return (wy0 * (wx0 * F[b0] + wx1 * F[b0 + one] + wx2 * F[b0 + two] + wx3 * F[b0 + three])
-            + wy1 * (wx0 * F[b1] + wx1 * F[b1 + one] + wx2 * F[b1 + two] + wx3 * F[b1 + three])
-            + wy2 * (wx0 * F[b2] + wx1 * F[b2 + one] + wx2 * F[b2 + two] + wx3 * F[b2 + three])
-            + wy3 * (wx0 * F[b3] + wx1 * F[b3 + one] + wx2 * F[b3 + two] + wx3 * F[b3 + three]))
+    return (
+        wy0 * (wx0 * F[b0] + wx1 * F[b0 + one] + wx2 * F[b0 + two] + wx3 * F[b0 + three])
+        + wy1 * (wx0 * F[b1] + wx1 * F[b1 + one] + wx2 * F[b1 + two] + wx3 * F[b1 + three])
+        + wy2 * (wx0 * F[b2] + wx1 * F[b2 + one] + wx2 * F[b2 + two] + wx3 * F[b2 + three])
+        + wy3 * (wx0 * F[b3] + wx1 * F[b3 + one] + wx2 * F[b3 + two] + wx3 * F[b3 + three])
+    )
 
 
 @njit(cache=True, nogil=True, fastmath=_FM, error_model="numpy")
@@ -278,7 +281,7 @@ def _closure(known):
         known = nxt
 
 
-@lru_cache(maxsize=None)
+@cache
 def median_network(ksize: int):
     """Comparator networks for a ``ksize`` x ``ksize`` median: ``(column_net, median_net)``.
 
@@ -293,7 +296,7 @@ def median_network(ksize: int):
     known = np.eye(n, dtype=bool)
     for c in range(0, n, k):
         for a in range(k):
-            known[c + a, c + a:c + k] = True
+            known[c + a, c + a : c + k] = True
     kept = []
     for i, j in _sorting_pairs(n):
         if known[i, j]:
@@ -434,16 +437,24 @@ def median_source(ksize: int) -> str:
     wires, comps, ranks = median_pair_network(k)
     dec = '@njit(cache=True, nogil=True, error_model="numpy", inline="always")'
     rows = ", ".join(f"r{i}" for i in range(k))
-    out = [dec, f"def _sort{k}_columns({rows}, cols, off):",
-           f'    """Sort each column of the rows {rows} into cols[:, off:off + w]."""']
+    out = [
+        dec,
+        f"def _sort{k}_columns({rows}, cols, off):",
+        f'    """Sort each column of the rows {rows} into cols[:, off:off + w]."""',
+    ]
     out += [f"    s{i} = cols[{i}, off:]" for i in range(k)]
     out.append("    for x in range(r0.shape[0]):")
     out += [f"        v{i} = r{i}[x]" for i in range(k)]
     out += [f"        v{i}, v{j} = min(v{i}, v{j}), max(v{i}, v{j})" for i, j in col.tolist()]
     out += [f"        s{i}[x] = v{i}" for i in range(k)]
-    out += ["", "", dec, f"def _median{k}_pairs(E, O, out):",
-            f'    """out[2m], out[2m + 1]: medians over the sorted padded columns 2m .. 2m + {k - 1} and 2m + 1 ..'
-            f' 2m + {k}\n    (column p in E[:, p // 2] if p is even, else in O[:, p // 2])."""']
+    out += [
+        "",
+        "",
+        dec,
+        f"def _median{k}_pairs(E, O, out):",
+        f'    """out[2m], out[2m + 1]: medians over the sorted padded columns 2m .. 2m + {k - 1} and 2m + 1 ..'
+        f' 2m + {k}\n    (column p in E[:, p // 2] if p is even, else in O[:, p // 2])."""',
+    ]
     for r in range(k):
         out += [f"    e{r} = E[{r}]", f"    o{r} = O[{r}]"]
     out += ["    for m in range(out.shape[0] // 2):", "        u = np.uint64(m)"]
@@ -467,7 +478,7 @@ def median_source(ksize: int) -> str:
             for i in range(0, len(terms) - 1, 2):
                 out.append(f"        {terms[i + 1]} = min({terms[i]}, {terms[i + 1]})")
                 nxt.append(terms[i + 1])
-            terms = nxt + terms[len(terms) - len(terms) % 2:]
+            terms = nxt + terms[len(terms) - len(terms) % 2 :]
         out.append(f"        out[np.uint64(2) * u + np.uint64({o})] = min({terms[0]}, {terms[1]})")
     return "\n".join(out) + "\n"
 
@@ -682,6 +693,8 @@ def _median5_pairs(E, O, out):
         y4 = min(y3, y4)
         y2 = min(y0, y2)
         out[np.uint64(2) * u + np.uint64(1)] = min(y2, y4)
+
+
 # --- end of generated code ---
 
 
@@ -732,7 +745,7 @@ def _split_even_odd(src, Se, So):
 @njit(cache=True, nogil=True)
 def _plane(buf, off, h, w):
     """A C-contiguous (h, w) view of the flat ``buf`` from ``off``, and the offset after it."""
-    return buf[off:off + h * w].reshape((h, w)), off + h * w
+    return buf[off : off + h * w].reshape((h, w)), off + h * w
 
 
 #: the pair loops run over a multiple of this many pairs (the vector width in float32 lanes), so
@@ -902,8 +915,18 @@ def _dual_row(r, rn, fr, u1, u2, p11, p12, p21, p22, taut):
     q21 = p21[r]
     q22 = p22[r]
     for x in range(w - 1):
-        _dual(b1[x + 1] - b1[x], fr * (c1[x] - b1[x]), b2[x + 1] - b2[x], fr * (c2[x] - b2[x]),
-              q11, q12, q21, q22, x, taut)
+        _dual(
+            b1[x + 1] - b1[x],
+            fr * (c1[x] - b1[x]),
+            b2[x + 1] - b2[x],
+            fr * (c2[x] - b2[x]),
+            q11,
+            q12,
+            q21,
+            q22,
+            x,
+            taut,
+        )
     # the last column has no right neighbour: zero x-derivative
     x = w - 1
     _dual(np.float32(0.0), fr * (c1[x] - b1[x]), np.float32(0.0), fr * (c2[x] - b2[x]), q11, q12, q21, q22, x, taut)
@@ -944,8 +967,7 @@ def level_work_size(h, w, median):
 
 
 @njit(cache=True, nogil=True, fastmath=_FM, error_model="numpy")
-def solve_level(I0, I1, u1, u2, tau, lam, theta, warps, epsilon, inner, outer, median, col_net, med_net,
-                work, base):
+def solve_level(I0, I1, u1, u2, tau, lam, theta, warps, epsilon, inner, outer, median, col_net, med_net, work, base):
     """Refine the flow ``(u1, u2)`` in place at one pyramid level; returns iterations done.
 
     ``work``: flat float32 scratch of at least :func:`level_work_size` elements, ``base``: uint64
@@ -1007,8 +1029,7 @@ def pair_work_size(hs, ws, median):
 
 
 @njit(cache=True, nogil=True, fastmath=_FM, error_model="numpy")
-def tvl1_pair(prev, nxt, hs, ws, tau, lam, theta, warps, epsilon, inner, outer, median, col_net, med_net,
-              out):
+def tvl1_pair(prev, nxt, hs, ws, tau, lam, theta, warps, epsilon, inner, outer, median, col_net, med_net, out):
     """Dual TV-L1 flow from uint8 ``prev`` to ``nxt`` into ``out`` (2, H, W) float32.
 
     ``hs``/``ws`` are the pyramid level sizes, finest first (see ``pyramid_sizes``); ``col_net`` and
@@ -1018,13 +1039,15 @@ def tvl1_pair(prev, nxt, hs, ws, tau, lam, theta, warps, epsilon, inner, outer, 
     """
     work = np.empty(pair_work_size(hs, ws, median), dtype=np.float32)
     base = np.empty(ws[0], dtype=np.uint64)
-    return tvl1_pair_into(prev, nxt, hs, ws, tau, lam, theta, warps, epsilon, inner, outer, median, col_net,
-                          med_net, out, work, base)
+    return tvl1_pair_into(
+        prev, nxt, hs, ws, tau, lam, theta, warps, epsilon, inner, outer, median, col_net, med_net, out, work, base
+    )
 
 
 @njit(cache=True, nogil=True, fastmath=_FM, error_model="numpy")
-def tvl1_pair_into(prev, nxt, hs, ws, tau, lam, theta, warps, epsilon, inner, outer, median, col_net,
-                   med_net, out, work, base):
+def tvl1_pair_into(
+    prev, nxt, hs, ws, tau, lam, theta, warps, epsilon, inner, outer, median, col_net, med_net, out, work, base
+):
     """:func:`tvl1_pair` in a given workspace: ``work`` flat float32 of at least
     :func:`pair_work_size` elements, ``base`` uint64 of at least W (their contents do not matter:
     everything is written before it is read, so the result does not depend on them).
@@ -1052,8 +1075,8 @@ def tvl1_pair_into(prev, nxt, hs, ws, tau, lam, theta, warps, epsilon, inner, ou
     for s in range(1, n):
         resize_into(I0s[s - 1], I0s[s], np.float32(1.0))
         resize_into(I1s[s - 1], I1s[s], np.float32(1.0))
-    flow = work[off:off + 4 * h0 * w0]
-    level_work = work[off + 4 * h0 * w0:]
+    flow = work[off : off + 4 * h0 * w0]
+    level_work = work[off + 4 * h0 * w0 :]
     hn, wn = hs[n - 1], ws[n - 1]
     u1, _ = _plane(flow, 0, hn, wn)
     u2, _ = _plane(flow, h0 * w0, hn, wn)
@@ -1062,8 +1085,24 @@ def tvl1_pair_into(prev, nxt, hs, ws, tau, lam, theta, warps, epsilon, inner, ou
     iters = 0
     side = 0  # the flow of the current level is in flow[2 side h0 w0:], the next one goes to the other half
     for s in range(n - 1, -1, -1):
-        iters += solve_level(I0s[s], I1s[s], u1, u2, tau, lam, theta, warps, epsilon, inner, outer, median,
-                             col_net, med_net, level_work, base)
+        iters += solve_level(
+            I0s[s],
+            I1s[s],
+            u1,
+            u2,
+            tau,
+            lam,
+            theta,
+            warps,
+            epsilon,
+            inner,
+            outer,
+            median,
+            col_net,
+            med_net,
+            level_work,
+            base,
+        )
         if s == 0:
             break
         side = 1 - side
@@ -1079,8 +1118,9 @@ def tvl1_pair_into(prev, nxt, hs, ws, tau, lam, theta, warps, epsilon, inner, ou
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def tvl1_batch(prev, nxt, hs, ws, tau, lam, theta, warps, epsilon, inner, outer, median, col_net, med_net,
-               out, workspaces=0):
+def tvl1_batch(
+    prev, nxt, hs, ws, tau, lam, theta, warps, epsilon, inner, outer, median, col_net, med_net, out, workspaces=0
+):
     """:func:`tvl1_pair` on every pair of ``prev``/``nxt`` (B, H, W) into ``out`` (B, 2, H, W),
     pairs spread over the Numba threads. Returns the iterations per pair (B,).
 
@@ -1096,8 +1136,25 @@ def tvl1_batch(prev, nxt, hs, ws, tau, lam, theta, warps, epsilon, inner, outer,
         work = np.empty(size, dtype=np.float32)
         base = np.empty(ws[0], dtype=np.uint64)
         for i in range(t, b, nt):
-            iters[i] = tvl1_pair_into(prev[i], nxt[i], hs, ws, tau, lam, theta, warps, epsilon, inner, outer,
-                                      median, col_net, med_net, out[i], work, base)
+            iters[i] = tvl1_pair_into(
+                prev[i],
+                nxt[i],
+                hs,
+                ws,
+                tau,
+                lam,
+                theta,
+                warps,
+                epsilon,
+                inner,
+                outer,
+                median,
+                col_net,
+                med_net,
+                out[i],
+                work,
+                base,
+            )
     return iters
 
 

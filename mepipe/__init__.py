@@ -3,6 +3,7 @@
 Importing :mod:`mepipe` is cheap: it pulls in none of dlib, mediapipe, OpenCV or torch.
 Heavy stages import their libraries when they are first used.
 """
+
 from __future__ import annotations
 
 __version__ = "0.1.0"

@@ -19,6 +19,7 @@ their profile axis is ``(sin a, cos a)``. Hence ``θ = 90° - a`` (mod 180°): t
 Internally the model keeps θ in radians, unfolded (:mod:`mepipe.models.attention`); this module
 turns it into reported degrees.
 """
+
 from __future__ import annotations
 
 import math
@@ -73,8 +74,10 @@ def axis_mean(degs) -> float:
 
 
 #: one line saying how the reported angles read (results.json, soa.json)
-CONVENTION = ("degrees in [0, 180) (an axis: θ and θ + 180° are one), image x right and y down, 0 = horizontal, "
-              "90 = vertical = CVA (the paper's convention; the authors' code's a is 90 - θ)")
+CONVENTION = (
+    "degrees in [0, 180) (an axis: θ and θ + 180° are one), image x right and y down, 0 = horizontal, "
+    "90 = vertical = CVA (the paper's convention; the authors' code's a is 90 - θ)"
+)
 
 
 def mirrored(deg: float) -> float:
@@ -89,5 +92,17 @@ def rotated(deg: float, phi_deg: float) -> float:
     return fold(float(deg) + float(phi_deg))
 
 
-__all__ = ["VERTICAL_DEG", "HORIZONTAL_DEG", "CONVENTION", "fold", "reported_deg", "internal_rad", "from_authors",
-           "to_authors", "axis_distance", "axis_mean", "mirrored", "rotated"]
+__all__ = [
+    "VERTICAL_DEG",
+    "HORIZONTAL_DEG",
+    "CONVENTION",
+    "fold",
+    "reported_deg",
+    "internal_rad",
+    "from_authors",
+    "to_authors",
+    "axis_distance",
+    "axis_mean",
+    "mirrored",
+    "rotated",
+]

@@ -4,6 +4,7 @@ A reader (or a run killed at any moment) sees either the old file or the new one
 The cache's spool, the training run's fold records and checkpoints, and every report go through
 :func:`atomic_open`.
 """
+
 from __future__ import annotations
 
 import os

@@ -23,6 +23,7 @@ Anything else (``soft focus`` in ``R14+17+soft focus``) is **kept as text**: a t
 The vector marks every AU of :data:`AU_LIST` named in the cell, alternatives, references and
 uncertain AUs included (the tokens say which is which).
 """
+
 from __future__ import annotations
 
 import math
@@ -139,15 +140,22 @@ def _slash(term: str) -> list[AUToken] | None:
         if tok is not None:
             out.append(tok)
             continue
-        after = next((t for t in full[i + 1:] if t is not None), None)
+        after = next((t for t in full[i + 1 :] if t is not None), None)
         before = next((t for t in reversed(full[:i]) if t is not None), None)
         pre, suf = _PREFIX_ONLY.match(p), _SUFFIX_ONLY.match(p)
         if before is not None and suf:  # 10A/B: B is AU10's other intensity
-            out.append(replace(before, intensity=(suf.group("int") or before.intensity).upper(),
-                               side=(suf.group("side") or before.side).upper(), raw=term))
+            out.append(
+                replace(
+                    before,
+                    intensity=(suf.group("int") or before.intensity).upper(),
+                    side=(suf.group("side") or before.side).upper(),
+                    raw=term,
+                )
+            )
         elif after is not None and pre:  # A/L12: A is AU12's other prefix
-            out.append(replace(after, asymmetric=bool(pre.group("asym")), side=(pre.group("side") or "").upper(),
-                               raw=term))
+            out.append(
+                replace(after, asymmetric=bool(pre.group("asym")), side=(pre.group("side") or "").upper(), raw=term)
+            )
         else:
             return None
     return out

@@ -3,6 +3,7 @@
 ``preprocess``, ``inspect`` and ``demo`` live here; other areas add their subcommands through a
 ``register(subparsers)`` function in the modules listed in :data:`_PLUGINS`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,8 +24,12 @@ from .errors import MepipeError
 #: flips (the demo's subjects 3 and 4 are mirrored variants of the faces of subjects 1 and 2) for
 #: the models whose orientation flips leave alone; the SOA models, which learn their angle, train
 #: unflipped (a flip turns an axis θ into 180° - θ: see mepipe.train.augment).
-DEMO_FACESLEUTH = {"epochs": 25, "batch_size": 4, "augment": "hflip",
-                   "model_kwargs": {"input_size": 64, "width": 16, "embed_dim": 16, "dropout": 0.0}}
+DEMO_FACESLEUTH = {
+    "epochs": 25,
+    "batch_size": 4,
+    "augment": "hflip",
+    "model_kwargs": {"input_size": 64, "width": 16, "embed_dim": 16, "dropout": 0.0},
+}
 DEMO_SETTINGS = {
     "facesleuth*": DEMO_FACESLEUTH,
     "facesleuth-soa*": {**DEMO_FACESLEUTH, "augment": "none"},
@@ -35,8 +40,16 @@ DEMO_SETTINGS = {
 #: learning rates for the demo's few epochs, where a paper default is tuned for hundreds of epochs
 DEMO_LR = {"ahmsa-net": DEMO_SETTINGS["ahmsa-net"]["lr"]}
 
-_PLUGINS = ("mepipe.synth", "mepipe.datasets.cli", "mepipe.models.cli", "mepipe.train.cli", "mepipe.train.predict",
-            "mepipe.train.compare", "mepipe.train.paper", "mepipe.benchmarks")
+_PLUGINS = (
+    "mepipe.synth",
+    "mepipe.datasets.cli",
+    "mepipe.models.cli",
+    "mepipe.train.cli",
+    "mepipe.train.predict",
+    "mepipe.train.compare",
+    "mepipe.train.paper",
+    "mepipe.benchmarks",
+)
 
 log = logging.getLogger("mepipe")
 
@@ -67,9 +80,12 @@ def annotation_provenance(result, samples) -> dict:
     src = getattr(result, "source", None)
     path = Path(src) if src else None
     ds = sorted({s.dataset for s in samples})
-    return {"dataset": ",".join(ds), "file": path.name if path else "",
-            "sha256": file_sha256(path) if path and path.is_file() else "",
-            "sheet": str(getattr(result, "sheet", "") or "")}
+    return {
+        "dataset": ",".join(ds),
+        "file": path.name if path else "",
+        "sha256": file_sha256(path) if path and path.is_file() else "",
+        "sheet": str(getattr(result, "sheet", "") or ""),
+    }
 
 
 def cmd_preprocess(args) -> int:
@@ -98,12 +114,23 @@ def cmd_preprocess(args) -> int:
     if args.limit:
         samples = samples[: args.limit]
     emotions = sorted({s.emotion for s in samples if s.emotion})
-    print(f"mepipe {__version__}: {len(samples)} samples ({', '.join(emotions) or 'no emotions'}), recipe "
-          f"{recipe.get('name')}, flow engine {recipe['flow']['engine']}, jobs {args.jobs} ({args.backend})",
-          file=sys.stderr)
-    summary = preprocess(samples, args.out, recipe, jobs=args.jobs, backend=args.backend, scheduler=args.scheduler,
-                         overwrite=args.overwrite, annotations=annotations, failures=failures,
-                         progress=not args.quiet)
+    print(
+        f"mepipe {__version__}: {len(samples)} samples ({', '.join(emotions) or 'no emotions'}), recipe "
+        f"{recipe.get('name')}, flow engine {recipe['flow']['engine']}, jobs {args.jobs} ({args.backend})",
+        file=sys.stderr,
+    )
+    summary = preprocess(
+        samples,
+        args.out,
+        recipe,
+        jobs=args.jobs,
+        backend=args.backend,
+        scheduler=args.scheduler,
+        overwrite=args.overwrite,
+        annotations=annotations,
+        failures=failures,
+        progress=not args.quiet,
+    )
     print(summary.text())
     if summary.interrupted:
         return 130
@@ -130,8 +157,10 @@ def cmd_inspect(args) -> int:
 
 def _inspect(c, args) -> None:
     meta = c.meta
-    print(f"{c.path}: {len(c)} samples, schema {c.attrs.get('schema_version')}, "
-          f"mepipe {c.attrs.get('mepipe_version')}, recipe {c.recipe.get('name')} ({c.attrs.get('recipe_hash')})")
+    print(
+        f"{c.path}: {len(c)} samples, schema {c.attrs.get('schema_version')}, "
+        f"mepipe {c.attrs.get('mepipe_version')}, recipe {c.recipe.get('name')} ({c.attrs.get('recipe_hash')})"
+    )
     print(f"fields: {', '.join(c.fields)}")
     if len(c):
         r = c.read(0)
@@ -139,8 +168,10 @@ def _inspect(c, args) -> None:
             print(f"  {f:<18} {r[f].dtype} {tuple(r[f].shape)}")
     print(f"emotions: {c.emotions}")
     for a in c.annotations:
-        print(f"annotation: {a.get('file')} ({a.get('dataset')}, sheet {a.get('sheet') or '-'}, "
-              f"sha256 {a.get('sha256', '')[:12] or '-'})")
+        print(
+            f"annotation: {a.get('file')} ({a.get('dataset')}, sheet {a.get('sheet') or '-'}, "
+            f"sha256 {a.get('sha256', '')[:12] or '-'})"
+        )
     print(f"versions: {c.attrs.get('versions')}")
     if len(c):
         print("\nsamples per dataset / subject / emotion:")
@@ -195,9 +226,13 @@ def cmd_demo(args) -> int:
             if not fs:
                 raise MepipeError(f"--no-aus applies to the FaceSleuth models only, not {model}")
             kwargs["use_aus"] = False
-        s = {"epochs": args.epochs if args.epochs is not None else base["epochs"],
-             "batch_size": args.batch_size if args.batch_size is not None else base["batch_size"],
-             "lr": base.get("lr"), "augment": base.get("augment", "none"), "model_kwargs": kwargs}
+        s = {
+            "epochs": args.epochs if args.epochs is not None else base["epochs"],
+            "batch_size": args.batch_size if args.batch_size is not None else base["batch_size"],
+            "lr": base.get("lr"),
+            "augment": base.get("augment", "none"),
+            "model_kwargs": kwargs,
+        }
         differs = [(k, s[k], getattr(cfg, k)) for k in ("epochs", "batch_size") if s[k] != getattr(cfg, k)]
         if s["lr"] is not None and s["lr"] != cfg.lr:
             differs.append(("lr", s["lr"], cfg.lr))
@@ -220,14 +255,22 @@ def cmd_demo(args) -> int:
     train = args.epochs is None or args.epochs > 0
     plans = {m: settings(m) for m in args.models} if train else {}  # bad settings stop before the slow part
     print(f"[1/4] synthetic micro-expression set on real faces -> {out / 'synth'}")
-    manifest = make_synthetic_set(out / "synth", subjects=args.subjects, samples_per_subject=args.samples_per_subject,
-                                  seed=args.seed)
+    manifest = make_synthetic_set(
+        out / "synth", subjects=args.subjects, samples_per_subject=args.samples_per_subject, seed=args.seed
+    )
     print(f"[2/4] preprocess -> {out / 'synth.h5'}")
     recipe = load_recipe(args.recipe or "default")
     loaded = read_manifest(manifest, dataset="synth")
     samples, failures = loaded
-    summary = preprocess(samples, out / "synth.h5", recipe, jobs=args.jobs, failures=failures, progress=True,
-                         annotations=[annotation_provenance(loaded, samples)])
+    summary = preprocess(
+        samples,
+        out / "synth.h5",
+        recipe,
+        jobs=args.jobs,
+        failures=failures,
+        progress=True,
+        annotations=[annotation_provenance(loaded, samples)],
+    )
     print(summary.text())
     sheet = out / "contact_sheet.png"
     print(f"[3/4] inspect -> {sheet}")
@@ -241,28 +284,49 @@ def cmd_demo(args) -> int:
         from .train import demo_table, run
 
         print(f"[4/4] train LOSO on the synthetic set -> {out / 'runs'}")
-        print("      short demo runs; settings that differ from each model's defaults (its paper's training "
-              "settings, mepipe's model defaults; see docs/performance.md, \"Demo training\"):")
+        print(
+            "      short demo runs; settings that differ from each model's defaults (its paper's training "
+            'settings, mepipe\'s model defaults; see docs/performance.md, "Demo training"):'
+        )
         for model, s in plans.items():
-            diff = ", ".join(f"{k} {v:g} (default {p:g})" if isinstance(v, float) and isinstance(p, float)
-                             else f"{k} {v} (default {p})" for k, v, p in s["differs"])
+            diff = ", ".join(
+                f"{k} {v:g} (default {p:g})"
+                if isinstance(v, float) and isinstance(p, float)
+                else f"{k} {v} (default {p})"
+                for k, v, p in s["differs"]
+            )
             print(f"      {model}: {diff or 'none'}")
         if args.no_aus:
             print("      --no-aus: FaceSleuth without the AU vector (image path only)")
         for model, s in plans.items():
             name = model + ("-image-only" if args.no_aus else "")
-            res = run([out / "synth.h5"], model=model, protocol="loso", epochs=s["epochs"],
-                      batch_size=s["batch_size"], lr=s["lr"], device=args.device, seed=args.seed,
-                      out=out / "runs" / name, model_kwargs=s["model_kwargs"], augment=s["augment"],
-                      resume=False, progress=True)
+            res = run(
+                [out / "synth.h5"],
+                model=model,
+                protocol="loso",
+                epochs=s["epochs"],
+                batch_size=s["batch_size"],
+                lr=s["lr"],
+                device=args.device,
+                seed=args.seed,
+                out=out / "runs" / name,
+                model_kwargs=s["model_kwargs"],
+                augment=s["augment"],
+                resume=False,
+                progress=True,
+            )
             results.append(res)
         print()
         print(demo_table(results))
     t_all = time.time() - t0
-    print(f"\noutputs: synthetic set {out / 'synth'}, cache {out / 'synth.h5'}, contact sheet {sheet}"
-          + (f", runs {out / 'runs'}" if results else ""))
-    print(f"demo time: {t_all:.0f} s (synthesis + preprocessing + contact sheet {t_prep:.0f} s, "
-          f"training {t_all - t_prep:.0f} s)")
+    print(
+        f"\noutputs: synthetic set {out / 'synth'}, cache {out / 'synth.h5'}, contact sheet {sheet}"
+        + (f", runs {out / 'runs'}" if results else "")
+    )
+    print(
+        f"demo time: {t_all:.0f} s (synthesis + preprocessing + contact sheet {t_prep:.0f} s, "
+        f"training {t_all - t_prep:.0f} s)"
+    )
     return 0
 
 
@@ -274,8 +338,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = A.Parser(prog="mepipe", description="Micro-expression recognition pipeline.")
     p.add_argument("--version", action="version", version=f"mepipe {__version__}")
-    p.add_argument("-v", "--verbose", action="store_true",
-                   help="log debug messages and show the native libraries' output (MediaPipe, TensorFlow Lite)")
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="log debug messages and show the native libraries' output (MediaPipe, TensorFlow Lite)",
+    )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     pp = sub.add_parser("preprocess", help="raw dataset -> HDF5 cache (crop, align, flow, strain)")
@@ -288,15 +356,23 @@ def build_parser() -> argparse.ArgumentParser:
     pp.add_argument("--out", type=Path, required=True, help="output cache (.h5)")
     pp.add_argument("--recipe", help="bundled recipe name or a .toml path (default: the dataset's, else default)")
     pp.add_argument("--flow-engine", help="override the recipe's flow engine (opencv, numba, torch)")
-    pp.add_argument("--flow-preset", help="set every TV-L1 parameter from a preset: 'default' (OpenCV's "
-                                          "defaults), 'micro'; '' for the recipe's own")
+    pp.add_argument(
+        "--flow-preset",
+        help="set every TV-L1 parameter from a preset: 'default' (OpenCV's defaults), 'micro'; '' for the recipe's own",
+    )
     pp.add_argument("--jobs", type=A.jobs, default=1, help="worker processes (default 1; -1: every core)")
-    pp.add_argument("--backend", default="local", choices=["local", "loky", "threading", "dask", "ray"],
-                    help="joblib backend for --jobs > 1: local (default: on Linux, workers forked from this process "
-                         "once it has loaded the models, so they start warm; loky elsewhere), loky, threading, "
-                         "dask or ray (a cluster)")
+    pp.add_argument(
+        "--backend",
+        default="local",
+        choices=["local", "loky", "threading", "dask", "ray"],
+        help="joblib backend for --jobs > 1: local (default: on Linux, workers forked from this process "
+        "once it has loaded the models, so they start warm; loky elsewhere), loky, threading, "
+        "dask or ray (a cluster)",
+    )
     pp.add_argument("--scheduler", help="dask scheduler or ray address (default: a local cluster)")
-    pp.add_argument("--overwrite", action="store_true", help="discard an existing cache (e.g. written by another recipe)")
+    pp.add_argument(
+        "--overwrite", action="store_true", help="discard an existing cache (e.g. written by another recipe)"
+    )
     pp.add_argument("--strict", action="store_true", help="exit 1 when any sample failed")
     pp.add_argument("--allow-outside-root", action="store_true", help="let manifest paths leave the manifest's folder")
     pp.add_argument("--limit", type=A.positive_int, help="only the first N samples (a quick look)")
@@ -310,19 +386,29 @@ def build_parser() -> argparse.ArgumentParser:
     pi.add_argument("--max-failures", type=A.nonneg_int, default=20)
     pi.set_defaults(func=cmd_inspect)
 
-    pd_ = sub.add_parser("demo", help="synthetic set -> preprocess -> inspect -> train, on real faces shipped in packages")
+    pd_ = sub.add_parser(
+        "demo", help="synthetic set -> preprocess -> inspect -> train, on real faces shipped in packages"
+    )
     pd_.add_argument("--out", type=Path, default=Path("demo-out"))
     pd_.add_argument("--subjects", type=A.positive_int, default=4)
     pd_.add_argument("--samples-per-subject", type=A.positive_int, default=8)
     pd_.add_argument("--seed", type=int, default=0)
     pd_.add_argument("--jobs", type=A.jobs, default=2)
     pd_.add_argument("--recipe", default=None)
-    pd_.add_argument("--epochs", type=A.nonneg_int, default=None,
-                     help="training epochs of every model (default: per model, DEMO_SETTINGS; 0: no training)")
-    pd_.add_argument("--batch-size", type=A.positive_int, default=None, help="batch size of every model (default: per model)")
-    pd_.add_argument("--no-aus", action="store_true",
-                     help="FaceSleuth models without the AU vector (image path only), "
-                          "into runs/<model>-image-only")
+    pd_.add_argument(
+        "--epochs",
+        type=A.nonneg_int,
+        default=None,
+        help="training epochs of every model (default: per model, DEMO_SETTINGS; 0: no training)",
+    )
+    pd_.add_argument(
+        "--batch-size", type=A.positive_int, default=None, help="batch size of every model (default: per model)"
+    )
+    pd_.add_argument(
+        "--no-aus",
+        action="store_true",
+        help="FaceSleuth models without the AU vector (image path only), into runs/<model>-image-only",
+    )
     pd_.add_argument("--device", default="auto")
     pd_.add_argument("--models", nargs="+", default=["facesleuth-cva", "facesleuth-soa", "ahmsa-net"])
     pd_.set_defaults(func=cmd_demo)
@@ -344,8 +430,9 @@ def main(argv=None) -> int:
     from .quiet import set_verbose
 
     set_verbose(args.verbose)  # also shows the native libraries' output (MediaPipe, TFLite), in workers too
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -3,6 +3,7 @@
 A bad value costs one line and exit status 2, before any work: ``mepipe train: error: argument
 --lr: must be a finite number > 0, got 'inf'``. No traceback, no usage block.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,7 +21,9 @@ def _number(text: str, kind):
     try:
         v = kind(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be {'an integer' if kind is int else 'a number'}, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"must be {'an integer' if kind is int else 'a number'}, got {text!r}"
+        ) from None
     return v
 
 
@@ -60,6 +63,17 @@ def nonneg_float(text: str) -> float:
     v = _number(text, float)
     if not (math.isfinite(v) and v >= 0):
         raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
+    return v
+
+
+def angle_deg(text: str) -> float:
+    """An angle in degrees: any finite number."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an angle in degrees: {text!r}") from None
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"not a finite angle: {text!r}")
     return v
 
 

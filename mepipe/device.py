@@ -1,4 +1,5 @@
 """The one place a torch device is chosen: explicit, checked, and logged."""
+
 from __future__ import annotations
 
 import logging
@@ -28,8 +29,10 @@ def resolve_device(device: str | None = "auto", *, purpose: str = "", log_level:
         if d != "cuda" and not (d.startswith("cuda:") and d[5:].isdigit()):
             raise DeviceError(f"unknown device {device!r}; use {DEVICE_HELP}")
         if not torch.cuda.is_available():
-            raise DeviceError(f"device {device!r} requested but torch sees no CUDA GPU (torch {torch.__version__}); "
-                              f"use --device cpu or auto")
+            raise DeviceError(
+                f"device {device!r} requested but torch sees no CUDA GPU (torch {torch.__version__}); "
+                f"use --device cpu or auto"
+            )
         idx = int(d[5:]) if ":" in d else 0
         if idx >= torch.cuda.device_count():
             raise DeviceError(f"device {device!r} requested but torch sees {torch.cuda.device_count()} CUDA GPU(s)")

@@ -1,4 +1,5 @@
 """Errors and failure records shared by every stage."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """Frame access: folders of images (sorted by the number in the file name) and video files."""
+
 from __future__ import annotations
 
 import re

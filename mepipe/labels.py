@@ -19,6 +19,7 @@ A value that is itself a class name maps to it. Matching ignores case and surrou
 treats runs of spaces, ``_`` and ``-`` as one space. Objective classes written as numbers (SAMM's
 ``1``..``7``) are read as the Roman numerals the other sheets use.
 """
+
 from __future__ import annotations
 
 import csv
@@ -64,24 +65,24 @@ LABEL_MAPS: dict[str, dict] = {
         "map": {},
         "drop_unmapped": True,
         "source": "CASME II five-class protocol (FaceSleuth §4.1 and most MER papers): fear and sadness "
-                  "(2 and 7 clips) dropped.",
+        "(2 and 7 clips) dropped.",
     },
     "samm-5class": {
         "classes": ["happiness", "anger", "contempt", "surprise", "others"],
         "map": {"other": "others"},
         "drop_unmapped": True,
         "source": "SAMM five-class protocol (FaceSleuth §4.1: 'consistent with standard practice'): SAMM's "
-                  "Other is others; disgust, fear and sadness (9, 8, 6 clips) dropped.",
+        "Other is others; disgust, fear and sadness (9, 8, 6 clips) dropped.",
     },
     "mmew-4class": {
         "classes": ["happiness", "surprise", "disgust", "others"],
         "map": {},
         "drop_unmapped": True,
         "source": "The FaceSleuth paper evaluates MMEW 'four-class' (§4.4) without naming the classes. mepipe's "
-                  "choice, by the rule of the CASME II and SAMM five-class protocols (keep the classes with "
-                  "enough clips, drop the small ones): happiness (36 clips), surprise (89), disgust (72), "
-                  "others (66); anger (8), fear (16) and sadness (13) dropped. Give your own map as JSON if "
-                  "your reference groups them otherwise.",
+        "choice, by the rule of the CASME II and SAMM five-class protocols (keep the classes with "
+        "enough clips, drop the small ones): happiness (36 clips), surprise (89), disgust (72), "
+        "others (66); anger (8), fear (16) and sadness (13) dropped. Give your own map as JSON if "
+        "your reference groups them otherwise.",
     },
     "megc2019-3class": {
         "classes": MEGC2019_CLASSES,
@@ -103,22 +104,34 @@ LABEL_MAPS: dict[str, dict] = {
         },
         "drop_unmapped": True,
         "source": "MEGC 2019 composite (See et al., FG 2019): negative <- CASME II disgust, repression; SAMM "
-                  "anger, contempt, disgust, fear, sadness; SMIC negative. positive <- happiness. surprise <- "
-                  "surprise. The composite's membership is selected by select_megc2019.",
+        "anger, contempt, disgust, fear, sadness; SMIC negative. positive <- happiness. surprise <- "
+        "surprise. The composite's membership is selected by select_megc2019.",
     },
     "casme3-3class": {
         "classes": MEGC2019_CLASSES,
-        "map": {"casme3/disgust": "negative", "casme3/fear": "negative", "casme3/anger": "negative",
-                "casme3/sad": "negative", "casme3/happy": "positive", "casme3/surprise": "surprise"},
+        "map": {
+            "casme3/disgust": "negative",
+            "casme3/fear": "negative",
+            "casme3/anger": "negative",
+            "casme3/sad": "negative",
+            "casme3/happy": "positive",
+            "casme3/surprise": "surprise",
+        },
         "drop_unmapped": True,
         "source": "CAS(ME)^3 part A three-class benchmark (Li et al., TPAMI 2022; AHMSA-Net Table 1): negative "
-                  "<- anger, disgust, fear, sad; positive <- happy; surprise. others dropped.",
+        "<- anger, disgust, fear, sad; positive <- happy; surprise. others dropped.",
     },
     "casme3-4class": {
         "classes": [*MEGC2019_CLASSES, "others"],
-        "map": {"casme3/disgust": "negative", "casme3/fear": "negative", "casme3/anger": "negative",
-                "casme3/sad": "negative", "casme3/happy": "positive", "casme3/surprise": "surprise",
-                "casme3/others": "others"},
+        "map": {
+            "casme3/disgust": "negative",
+            "casme3/fear": "negative",
+            "casme3/anger": "negative",
+            "casme3/sad": "negative",
+            "casme3/happy": "positive",
+            "casme3/surprise": "surprise",
+            "casme3/others": "others",
+        },
         "drop_unmapped": True,
         "source": "CAS(ME)^3 part A four-class benchmark (Li et al., TPAMI 2022): the three classes and others.",
     },
@@ -134,8 +147,8 @@ LABEL_MAPS: dict[str, dict] = {
         "map": {},
         "drop_unmapped": True,
         "source": "Objective classes I-V of Davison et al., 'Objective classes for micro-facial expression "
-                  "recognition' (J. Imaging 2018), from the sheets' Objective Class column (SAMM, CASME II "
-                  "2019, CAS(ME)^3); classes VI and VII (VII: others) are left out as in that paper.",
+        "recognition' (J. Imaging 2018), from the sheets' Objective Class column (SAMM, CASME II "
+        "2019, CAS(ME)^3); classes VI and VII (VII: others) are left out as in that paper.",
     },
 }
 
@@ -182,7 +195,9 @@ def resolve_spec(spec, rows=()) -> dict:
             raise LabelMapError(f"unknown label map {spec!r}; available: {', '.join(list_label_maps())}")
         spec = LABEL_MAPS[spec]
     if not isinstance(spec, dict):
-        raise LabelMapError(f"a label map is a name or a table with classes/map/drop_unmapped, not {type(spec).__name__}")
+        raise LabelMapError(
+            f"a label map is a name or a table with classes/map/drop_unmapped, not {type(spec).__name__}"
+        )
     if "classes" not in spec and "map" in spec and isinstance(spec["map"], str):
         return resolve_spec(spec["map"], rows)
     unknown = set(spec) - {"classes", "map", "drop_unmapped", "name", "column", "source"}
@@ -205,8 +220,13 @@ def resolve_spec(spec, rows=()) -> dict:
         if val and val not in known:
             raise LabelMapError(f"label map sends {k!r} to {v!r}, which is not one of the classes {classes}")
         m[key] = val
-    return {"name": name or str(spec.get("name", "custom")), "classes": classes, "map": m,
-            "drop_unmapped": bool(spec.get("drop_unmapped", True)), "column": column}
+    return {
+        "name": name or str(spec.get("name", "custom")),
+        "classes": classes,
+        "map": m,
+        "drop_unmapped": bool(spec.get("drop_unmapped", True)),
+        "column": column,
+    }
 
 
 def class_of(row, resolved: dict):
@@ -224,7 +244,8 @@ def class_of(row, resolved: dict):
         return None
     raise LabelMapError(
         f"{resolved.get('column', 'emotion')} {val!r} of {row.key} has no class in {resolved['classes']} "
-        f"(drop_unmapped is false)")
+        f"(drop_unmapped is false)"
+    )
 
 
 def map_rows(meta, spec, min_classes: int = 2) -> tuple[str, list[str], list[int], dict]:
@@ -305,8 +326,13 @@ def read_megc2019_gt(path):
         if not any(rec):
             continue
         if len(rec) < 4:
-            failures.append(Failure(f"megc2019/line{lineno}", "annotation",
-                                    f"{path} line {lineno}: expected dataset,subject,filename,label; got {rec}"))
+            failures.append(
+                Failure(
+                    f"megc2019/line{lineno}",
+                    "annotation",
+                    f"{path} line {lineno}: expected dataset,subject,filename,label; got {rec}",
+                )
+            )
             continue
         ds, subj, fname, lab = rec[:4]
         try:
@@ -316,8 +342,9 @@ def read_megc2019_gt(path):
         except ValueError:
             if lineno == 1:
                 continue  # a header line
-            failures.append(Failure(f"{ds}/{subj}/{fname}", "annotation",
-                                    f"{path} line {lineno}: label {lab!r} is not 0, 1 or 2"))
+            failures.append(
+                Failure(f"{ds}/{subj}/{fname}", "annotation", f"{path} line {lineno}: label {lab!r} is not 0, 1 or 2")
+            )
             continue
         rows.append((lineno, ds.lower(), subj, fname, label))
     if not rows and not failures:
@@ -336,8 +363,8 @@ def file_sha256(path) -> str:
 #: Why the rules leave out samples that the three-class map would keep (the official list has none of them).
 COMPOSITE_RULES = {
     "casme2": "CASME II clips without an annotated apex (the sheet's '/', estimated by a rule) or whose apex is "
-              "the onset frame are not in the MEGC 2019 list (on the 2014-05-08 sheet: sub04/EP12_01f and "
-              "sub05/EP09_05f)",
+    "the onset frame are not in the MEGC 2019 list (on the 2014-05-08 sheet: sub04/EP12_01f and "
+    "sub05/EP09_05f)",
     "samm": "every SAMM clip of the three classes (the two apex typos, 028_4_1 and 032_3_1, are members)",
     "smic": "every SMIC-HS clip (the original release: 164; SMIC-HS-E gives fewer, see docs/datasets.md)",
 }
@@ -408,28 +435,44 @@ def select_megc2019(meta, gt_csv=None) -> tuple[np.ndarray, dict]:
         dis = []
         for i in np.flatnonzero(listed != rules):
             a, b = int(rules[i]), int(listed[i])
-            dis.append(f"{keys[i]}: rules say {MEGC2019_CLASSES[a] if a >= 0 else 'not a member'}, "
-                       f"the list says {MEGC2019_CLASSES[b] if b >= 0 else 'not a member'}")
-        info.update(membership="list", list=str(gt_csv), list_sha256=file_sha256(gt_csv), list_problems=problems,
-                    disagreements=dis)
+            dis.append(
+                f"{keys[i]}: rules say {MEGC2019_CLASSES[a] if a >= 0 else 'not a member'}, "
+                f"the list says {MEGC2019_CLASSES[b] if b >= 0 else 'not a member'}"
+            )
+        info.update(
+            membership="list",
+            list=str(gt_csv),
+            list_sha256=file_sha256(gt_csv),
+            list_problems=problems,
+            disagreements=dis,
+        )
         y = listed
     else:
         y = rules
     datasets = np.array([str(d) for d in meta["dataset"]], dtype=object)
     subjects = np.array([str(s) for s in meta["subject"]], dtype=object)
-    counts = {d: {c: int(((datasets == d) & (y == i)).sum()) for i, c in enumerate(MEGC2019_CLASSES)}
-              for d in MEGC2019_REFERENCE}
+    counts = {
+        d: {c: int(((datasets == d) & (y == i)).sum()) for i, c in enumerate(MEGC2019_CLASSES)}
+        for d in MEGC2019_REFERENCE
+    }
     subj = {d: int(len(set(subjects[(datasets == d) & (y >= 0)]))) for d in MEGC2019_REFERENCE}
-    info.update(counts=counts, subjects=subj, reference=MEGC2019_REFERENCE, reference_subjects=MEGC2019_SUBJECTS,
-                n=int((y >= 0).sum()),
-                matches_reference=counts == MEGC2019_REFERENCE and subj == MEGC2019_SUBJECTS)
+    info.update(
+        counts=counts,
+        subjects=subj,
+        reference=MEGC2019_REFERENCE,
+        reference_subjects=MEGC2019_SUBJECTS,
+        n=int((y >= 0).sum()),
+        matches_reference=counts == MEGC2019_REFERENCE and subj == MEGC2019_SUBJECTS,
+    )
     return y, info
 
 
 def composite_table(info: dict) -> str:
     """The reference-versus-yours table of :func:`select_megc2019`'s ``info``."""
-    lines = [f"MEGC 2019 composite ({info['membership']}): reference 442 samples, 68 subjects",
-             f"{'dataset':<8} {'class':<9} {'reference':>9} {'yours':>7}"]
+    lines = [
+        f"MEGC 2019 composite ({info['membership']}): reference 442 samples, 68 subjects",
+        f"{'dataset':<8} {'class':<9} {'reference':>9} {'yours':>7}",
+    ]
     for d, ref in info["reference"].items():
         for c in MEGC2019_CLASSES:
             you = info["counts"][d][c]
@@ -471,17 +514,27 @@ def select_composite(samples_by_dataset, gt_csv):
         k = (dataset_family(ds), _subject_key(subj), _key(fname))
         ref = f"{ds}/{subj}/{fname}"
         if k in seen:
-            failures.append(Failure(ref, "annotation", f"{gt_csv} line {lineno}: {ref} listed twice (first at line {seen[k]})"))
+            failures.append(
+                Failure(ref, "annotation", f"{gt_csv} line {lineno}: {ref} listed twice (first at line {seen[k]})")
+            )
             continue
         s = index.get(k)
         if s is None:
-            failures.append(Failure(ref, "annotation", f"{gt_csv} line {lineno}: {ref} is in the MEGC 2019 list but not in the loaded samples"))
+            failures.append(
+                Failure(
+                    ref,
+                    "annotation",
+                    f"{gt_csv} line {lineno}: {ref} is in the MEGC 2019 list but not in the loaded samples",
+                )
+            )
             continue
         seen[k] = lineno
         extra = dict(s.extra)
         extra["megc2019_line"] = str(lineno)
         mapped = class_of(s, mapper)
         if mapped != MEGC2019_CLASSES[label]:
-            extra["megc2019_note"] = f"list says {MEGC2019_CLASSES[label]}, emotion {s.emotion!r} maps to {mapped or 'nothing'}"
+            extra["megc2019_note"] = (
+                f"list says {MEGC2019_CLASSES[label]}, emotion {s.emotion!r} maps to {mapped or 'nothing'}"
+            )
         selected.append(dataclasses.replace(s, label=label, extra=extra, notes=list(s.notes)))
     return list(MEGC2019_CLASSES), selected, failures

@@ -1,6 +1,7 @@
 """Scale-out through existing engines: joblib locally (loky processes, threads), its dask and ray
 backends for a cluster. Preprocessing (per sample) and training (per fold) share this set-up.
 """
+
 from __future__ import annotations
 
 import logging
@@ -71,8 +72,9 @@ def dask_client(jobs: int, scheduler: str | None = None):
         log.info("dask client (active): %s", client)
         yield client
         return
-    cluster = LocalCluster(n_workers=max(1, jobs), threads_per_worker=1, processes=True, host="127.0.0.1",
-                           dashboard_address=None)
+    cluster = LocalCluster(
+        n_workers=max(1, jobs), threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    )
     client = Client(cluster)
     log.info("dask client (local cluster): %s", client)
     try:
@@ -201,4 +203,4 @@ def parallel_results(calls, jobs: int, chunk: int | None = None):
     step = chunk or 4 * jobs
     with joblib.Parallel(n_jobs=jobs, return_as="list", batch_size=1) as par:
         for i in range(0, len(calls), step):
-            yield from par(calls[i:i + step])
+            yield from par(calls[i : i + step])

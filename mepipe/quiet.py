@@ -7,6 +7,7 @@ turns them off. :func:`native_stderr_silenced` points descriptor 2 at ``/dev/nul
 calls. ``mepipe -v`` sets ``MEPIPE_VERBOSE=1``, which the worker processes inherit, and nothing
 is hidden.
 """
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """Recipes: one TOML file per dataset holding every stage parameter."""
+
 from __future__ import annotations
 
 import copy

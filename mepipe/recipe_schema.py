@@ -9,6 +9,7 @@ same values for people to read; a test keeps the two equal.
 This module imports nothing heavy (the flow engines' and datasets' names come from modules that
 import numpy and the standard library only).
 """
+
 from __future__ import annotations
 
 import difflib
@@ -113,8 +114,12 @@ SECTIONS: dict[str, dict[str, Param]] = {
     },
     "crop": {
         "detector": Param(str, "hog", "dlib detector: hog (frontal) or cnn (MMOD)", choices=("hog", "cnn")),
-        "box": Param(str, "detector", "square box from the detector rectangle or around dlib's 68 landmarks",
-                     choices=("detector", "landmarks68")),
+        "box": Param(
+            str,
+            "detector",
+            "square box from the detector rectangle or around dlib's 68 landmarks",
+            choices=("detector", "landmarks68"),
+        ),
         "upsample": Param(int, 0, "detector upsampling passes", low=0, high=4),
         "detect_max_side": Param(int, 640, "detect on frames shrunk to at most this side (0: as is)", low=0),
         "margin": Param(float, 0.25, "the face box grown by this fraction per side", low=0.0, high=2.0),
@@ -124,22 +129,25 @@ SECTIONS: dict[str, dict[str, Param]] = {
     "align": {
         "size": Param(int, 128, "output side in pixels", low=16, high=2048),
         "template": Param(str, "mediapipe-frontal", "canonical positions of the stable points", choices=_templates),
-        "mode": Param(str, "onset", "apex warped with the onset's transform, or registered onto it",
-                      choices=("onset", "register")),
-        "eye_span": Param(float, 0.46, "outer eye corners' distance, fraction of size", low=0.0, high=1.0,
-                          low_open=True),
-        "eye_y": Param(float, 0.36, "height of the eye line, fraction of size", low=0.0, high=1.0, low_open=True,
-                       high_open=True),
+        "mode": Param(
+            str, "onset", "apex warped with the onset's transform, or registered onto it", choices=("onset", "register")
+        ),
+        "eye_span": Param(
+            float, 0.46, "outer eye corners' distance, fraction of size", low=0.0, high=1.0, low_open=True
+        ),
+        "eye_y": Param(
+            float, 0.36, "height of the eye line, fraction of size", low=0.0, high=1.0, low_open=True, high_open=True
+        ),
         "refine_landmarks": Param(bool, True, "478 landmarks (with irises); false gives 468"),
         "mediapipe_input": Param(int, 256, "side of the crop given to MediaPipe", low=32, high=2048),
-        "apex_landmarks": Param(str, "flow", "apex landmarks: the onset's moved by the flow, or MediaPipe's",
-                                choices=("flow", "mediapipe")),
+        "apex_landmarks": Param(
+            str, "flow", "apex landmarks: the onset's moved by the flow, or MediaPipe's", choices=("flow", "mediapipe")
+        ),
         "min_detection_confidence": Param(float, 0.5, "MediaPipe face detection threshold", low=0.0, high=1.0),
     },
     "flow": {
         "engine": Param(str, "numba", "flow engine", choices=_engines),
-        "preset": Param(str, "", "a preset replacing every TV-L1 parameter ('' = the values listed)",
-                        choices=_presets),
+        "preset": Param(str, "", "a preset replacing every TV-L1 parameter ('' = the values listed)", choices=_presets),
         "tau": Param(float, 0.25, "time step", low=0.0, low_open=True),
         "lambda": Param(float, 0.15, "data term weight", low=0.0, low_open=True),
         "theta": Param(float, 0.3, "coupling", low=0.0, low_open=True),
@@ -160,19 +168,23 @@ SECTIONS: dict[str, dict[str, Param]] = {
     },
     "compose": {
         "enabled": Param(bool, True, "AHMSA-Net five-region composition"),
-        "layout": Param(str, "patch-grid", "where the regions go: on the model's 7x7 patch grid (patch-grid), "
-                        "HTNet's four 14x14 blocks without the nose (quadrants), or the old bands (bands)",
-                        choices=("patch-grid", "quadrants", "bands")),
+        "layout": Param(
+            str,
+            "patch-grid",
+            "where the regions go: on the model's 7x7 patch grid (patch-grid), "
+            "HTNet's four 14x14 blocks without the nose (quadrants), or the old bands (bands)",
+            choices=("patch-grid", "quadrants", "bands"),
+        ),
         "size": Param(int, 28, "side of the composition", low=7, high=1024),
     },
     "cache": {
-        "compression": Param(str, "none", "none, gzip (readable everywhere) or lzf (h5py only)",
-                             choices=("none", "gzip", "lzf")),
+        "compression": Param(
+            str, "none", "none, gzip (readable everywhere) or lzf (h5py only)", choices=("none", "gzip", "lzf")
+        ),
         "compression_opts": Param(int, 4, "gzip level", low=0, high=9),
         "commit_every": Param(int, 256, "samples per commit (at least)", low=1),
         "commit_growth": Param(float, 0.25, "and at least this fraction of the samples already cached", low=0.0),
-        "commit_seconds": Param(float, 30.0, "and at most this many seconds between commits", low=0.0,
-                                low_open=True),
+        "commit_seconds": Param(float, 30.0, "and at most this many seconds between commits", low=0.0, low_open=True),
     },
     "dataset": {
         "name": Param(str, "", "the dataset adapter", choices=lambda: ("", *_datasets())),
@@ -185,9 +197,9 @@ TOP_LEVEL = {"name": Param(str, ""), "description": Param(str, ""), "base": Para
 #: sections that left the recipe, and where their settings went
 _MOVED = {
     "labels": "label maps are chosen at training time (mepipe train --label-map NAME), so one cache serves "
-              "every protocol; remove [labels] from the recipe",
+    "every protocol; remove [labels] from the recipe",
     "composite": "the MEGC 2019 composite is a training protocol (mepipe train A.h5 B.h5 C.h5 --protocol "
-                 "composite [--composite-list combined_3class_gt.csv]); preprocess each dataset into its own cache",
+    "composite [--composite-list combined_3class_gt.csv]); preprocess each dataset into its own cache",
 }
 
 
@@ -233,8 +245,10 @@ def validate_recipe(recipe: dict, source: str = "recipe") -> dict:
             if not isinstance(value, dict):
                 near = _nearest(key, list(TOP_LEVEL))
                 raise RecipeError(f"{source}: unknown top-level key {key!r}{near}")
-            raise RecipeError(f"{source}: unknown section [{key}]{_nearest(key, SECTIONS)}; sections are "
-                              f"{', '.join(f'[{s}]' for s in SECTIONS)}")
+            raise RecipeError(
+                f"{source}: unknown section [{key}]{_nearest(key, SECTIONS)}; sections are "
+                f"{', '.join(f'[{s}]' for s in SECTIONS)}"
+            )
         if not isinstance(value, dict):
             raise RecipeError(f"{source}: {key} must be a section ([{key}]), got {value!r}")
         params = dict(SECTIONS[key])
@@ -245,8 +259,9 @@ def validate_recipe(recipe: dict, source: str = "recipe") -> dict:
         for k, v in value.items():
             where = f"{source}: [{key}] {k}"
             if k not in params:
-                raise RecipeError(f"{source}: unknown key {k!r} in [{key}]{_nearest(k, params)}; its keys are "
-                                  f"{', '.join(params)}")
+                raise RecipeError(
+                    f"{source}: unknown key {k!r} in [{key}]{_nearest(k, params)}; its keys are {', '.join(params)}"
+                )
             sec[k] = None if (v is None and params[k].optional) else params[k].check(v, where)
         out[key] = sec
     return out

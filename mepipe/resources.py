@@ -4,13 +4,14 @@ cache folder for files derived from them.
 Nothing is ever downloaded. ``face_recognition_models`` is located without importing it
 (its ``__init__`` imports ``pkg_resources``).
 """
+
 from __future__ import annotations
 
 import contextlib
 import importlib.util
 import logging
 import os
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from .errors import MepipeError
@@ -27,7 +28,7 @@ def package_dir(name: str) -> Path:
     return Path(list(spec.submodule_search_locations)[0])
 
 
-@lru_cache(maxsize=None)
+@cache
 def dlib_model(filename: str) -> Path:
     """Path of a model file from ``face-recognition-models`` (e.g. ``shape_predictor_68_face_landmarks.dat``)."""
     p = package_dir("face_recognition_models") / "models" / filename

@@ -5,6 +5,7 @@ backend (loky processes locally, dask or ray on a cluster). Stage models (dlib, 
 engine) are loaded once per worker process and reused. A failing sample is recorded with its stage
 and reason; the batch goes on. A rerun with the same recipe skips every sample already cached.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -44,11 +45,15 @@ class RunSummary:
     workers: list = field(default_factory=list)
 
     def text(self) -> str:
-        lines = [f"{self.out}: {self.done} done, {self.skipped} skipped (already cached), "
-                 f"{len(self.failed)} failed, of {self.total} samples in {self.seconds:.1f} s"]
+        lines = [
+            f"{self.out}: {self.done} done, {self.skipped} skipped (already cached), "
+            f"{len(self.failed)} failed, of {self.total} samples in {self.seconds:.1f} s"
+        ]
         if self.interrupted:
-            lines.append(f"interrupted: {self.done + self.skipped + len(self.failed)} of {self.total} samples "
-                         f"handled; every finished sample is committed; rerun the same command to resume")
+            lines.append(
+                f"interrupted: {self.done + self.skipped + len(self.failed)} of {self.total} samples "
+                f"handled; every finished sample is committed; rerun the same command to resume"
+            )
         if self.failed:
             by_stage = Counter(f.stage for f in self.failed)
             lines.append("failed by stage: " + ", ".join(f"{k} {v}" for k, v in sorted(by_stage.items())))
@@ -131,8 +136,11 @@ def build_stages(recipe: dict) -> dict:
 
     name = recipe.get("name", "recipe")
     out = {}
-    for key, section, build in (("cropper", "crop", FaceCropper), ("aligner", "align", Aligner),
-                                ("engine", "flow", engine_from_recipe)):
+    for key, section, build in (
+        ("cropper", "crop", FaceCropper),
+        ("aligner", "align", Aligner),
+        ("engine", "flow", engine_from_recipe),
+    ):
         try:
             out[key] = build(recipe.get(section))
         except RecipeError:
@@ -250,8 +258,7 @@ def compute_sample(sample, recipe: dict, single_thread: bool = False, timer=None
 
         try:
             with timer.stage("compose"):
-                fields["ahmsa"] = compose_regions(flow, strain, landmarks[1], size=comp["size"],
-                                                  layout=comp["layout"])
+                fields["ahmsa"] = compose_regions(flow, strain, landmarks[1], size=comp["size"], layout=comp["layout"])
         except StageError:
             raise
         except Exception as e:
@@ -335,8 +342,19 @@ def check_run(recipe: dict, out, jobs: int = 1, backend: str = "local") -> tuple
     return recipe, jobs
 
 
-def preprocess(samples, out, recipe: dict, jobs: int = 1, backend: str = "local", scheduler: str | None = None,
-               overwrite: bool = False, annotations=(), failures=(), progress: bool = True, timer=None) -> RunSummary:
+def preprocess(
+    samples,
+    out,
+    recipe: dict,
+    jobs: int = 1,
+    backend: str = "local",
+    scheduler: str | None = None,
+    overwrite: bool = False,
+    annotations=(),
+    failures=(),
+    progress: bool = True,
+    timer=None,
+) -> RunSummary:
     """Run the pipeline on ``samples`` into the cache ``out``; returns a :class:`RunSummary`.
 
     ``timer`` (a :class:`mepipe.timing.StageTimer`) times every stage and the write path of an
@@ -358,10 +376,19 @@ def preprocess(samples, out, recipe: dict, jobs: int = 1, backend: str = "local"
     out = Path(out)
     ccfg = recipe["cache"]
     with timer.stage("write: open/close"):
-        writer = CacheWriter(out, recipe, recipe_hash(recipe), annotations=annotations, overwrite=overwrite, timer=timer,
-                             compression=ccfg["compression"], compression_opts=ccfg["compression_opts"],
-                             commit_every=ccfg["commit_every"], commit_seconds=ccfg["commit_seconds"],
-                             commit_growth=ccfg["commit_growth"])
+        writer = CacheWriter(
+            out,
+            recipe,
+            recipe_hash(recipe),
+            annotations=annotations,
+            overwrite=overwrite,
+            timer=timer,
+            compression=ccfg["compression"],
+            compression_opts=ccfg["compression_opts"],
+            commit_every=ccfg["commit_every"],
+            commit_seconds=ccfg["commit_seconds"],
+            commit_growth=ccfg["commit_growth"],
+        )
     summary = RunSummary(total=len(samples) + len(failures), out=str(out))
     from .sample import text_problem
 
@@ -539,7 +566,7 @@ def _with_parent_help(todo, recipe: dict, jobs: int, parent_pid: int):
 
 
 def _consume(results, writer: CacheWriter, summary: RunSummary, bar, timer) -> None:
-    for status, key, payload, info in results:
+    for status, _key, payload, info in results:
         if info is not None:
             summary.workers.append(info)
         if status == "ok":

@@ -1,4 +1,5 @@
 """The one record every dataset adapter produces."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -7,15 +8,15 @@ from pathlib import Path
 #: The kinds of :attr:`Sample.notes`, a closed set: what an adapter tells about a sample it kept.
 NOTE_KINDS: dict[str, str] = {
     "apex_estimated": "the sheet gives no usable apex (none, blank, '/', -1, or outside onset..offset): "
-                      "the apex rule chose it; the text gives the sheet's value",
+    "the apex rule chose it; the text gives the sheet's value",
     "onset_equals_apex": "onset and apex are the same frame: onset->apex flow is ~zero",
     "au_raw": "part of the AU cell is not an Action Unit and is kept as text; the AU vector holds the rest",
     "long_interval": "onset->offset lasts longer than 1 s at the dataset's frame rate (micro-expressions "
-                     "last under 0.5 s)",
+    "last under 0.5 s)",
     "contradiction": "two parts of the release disagree (emotion vs the clip name's code, clip folder vs "
-                     "sheet emotion, Duration vs onset/offset); the text says which one is used",
+    "sheet emotion, Duration vs onset/offset); the text says which one is used",
     "second_interval": "the sheet gives a second onset/offset for the clip (SMIC-E Onset2F/Offset2F): "
-                       "noted, or loaded as its own sample",
+    "noted, or loaded as its own sample",
 }
 
 
@@ -81,13 +82,18 @@ def text_problem(sample: Sample) -> str | None:
             return f"its {name} is empty"
         if "/" in v:
             return f"its {name} {v!r} holds a '/', which sample keys (dataset/subject/sample_id) reserve"
-    texts = {"dataset": sample.dataset, "subject": sample.subject, "sample_id": sample.sample_id,
-             "emotion": sample.emotion, "objective": sample.objective, "aus": sample.aus,
-             "source": str(sample.source)}
+    texts = {
+        "dataset": sample.dataset,
+        "subject": sample.subject,
+        "sample_id": sample.sample_id,
+        "emotion": sample.emotion,
+        "objective": sample.objective,
+        "aus": sample.aus,
+        "source": str(sample.source),
+    }
     texts.update({f"extra[{k!r}]": str(v) for k, v in sample.extra.items()})
     texts.update({f"note {k}": str(t) for k, t in sample.notes})
     for name, v in texts.items():
         if "\x00" in v:
             return f"its {name} holds a NUL byte, which the cache cannot store"
     return None
-

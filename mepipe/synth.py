@@ -22,6 +22,7 @@ How one sample is made:
 Everything random comes from one seed: the same arguments write the same bytes.
 See ``docs/synthetic.md``.
 """
+
 from __future__ import annotations
 
 import csv
@@ -216,7 +217,7 @@ def au_field(emotion: str, landmarks: np.ndarray, shape, amplitude: float, rng: 
     centers = centers + rng.normal(0.0, 0.04 * iod, centers.shape)
     weights = weights * rng.uniform(0.85, 1.15, weights.shape)
     field = gaussian_bumps(shape, centers, dirs * weights[:, None], sigmas).astype(np.float64)
-    peak = float(np.sqrt((field ** 2).sum(0)).max())
+    peak = float(np.sqrt((field**2).sum(0)).max())
     if peak <= 0:
         raise SynthError(f"{emotion}: the displacement field is empty (face outside the frame?)")
     return (field * (amplitude / peak)).astype(np.float32)
@@ -229,8 +230,15 @@ AXIS_SIGMA = 0.05
 AXIS_JITTER = 0.01
 
 
-def axis_band_field(shape, axis_deg: float, k: int, n_classes: int, amplitude: float,
-                    rng: np.random.Generator, jitter: float = AXIS_JITTER) -> np.ndarray:
+def axis_band_field(
+    shape,
+    axis_deg: float,
+    k: int,
+    n_classes: int,
+    amplitude: float,
+    rng: np.random.Generator,
+    jitter: float = AXIS_JITTER,
+) -> np.ndarray:
     """The onset→apex field ``(2,H,W)`` float32 of class ``k`` of an ``--axis`` set.
 
     The skin moves along the axis ``d = (cos θ, sin θ)`` (θ = ``axis_deg`` in the reported
@@ -287,7 +295,7 @@ def _first_frame_number(rng: np.random.Generator, n_frames: int) -> int:
 
     Lexical order then differs from numeric order, so readers must sort by number.
     """
-    boundary = next(b for b in (10, 100, 1000, 10 ** 6) if b > n_frames)
+    boundary = next(b for b in (10, 100, 1000, 10**6) if b > n_frames)
     return int(boundary - rng.integers(1, n_frames))
 
 
@@ -401,7 +409,7 @@ def make_synthetic_set(
         start = int(srng.integers(len(emotions)))
         labels = [emotions[(start + j) % len(emotions)] for j in range(samples_per_subject)]
         labels = [labels[j] for j in srng.permutation(samples_per_subject)]
-        sample_ss = np.random.SeedSequence(srng.integers(2 ** 63)).spawn(samples_per_subject)
+        sample_ss = np.random.SeedSequence(srng.integers(2**63)).spawn(samples_per_subject)
         for k, emotion in enumerate(labels):
             rng = np.random.default_rng(sample_ss[k])
             sample_id = f"{subject}_{k + 1:02d}"
@@ -432,17 +440,19 @@ def make_synthetic_set(
 
             aus = EMOTIONS[emotion][0] if axis is None else ""
             rows.append([subject, sample_id, f"{subject}/{sample_id}", 0, apex, frames_per_sample - 1, emotion, aus])
-            meta_samples.append({
-                "key": f"{subject}/{sample_id}",
-                "emotion": emotion,
-                "aus": aus,
-                "amplitude_px": round(amplitude, 6),
-                "onset": 0,
-                "apex": apex,
-                "offset": frames_per_sample - 1,
-                "first_file_number": first,
-                "profile": [round(float(v), 6) for v in profile],
-            })
+            meta_samples.append(
+                {
+                    "key": f"{subject}/{sample_id}",
+                    "emotion": emotion,
+                    "aus": aus,
+                    "amplitude_px": round(amplitude, 6),
+                    "onset": 0,
+                    "apex": apex,
+                    "offset": frames_per_sample - 1,
+                    "first_file_number": first,
+                    "profile": [round(float(v), 6) for v in profile],
+                }
+            )
             bar.update(1)
     bar.close()
 
@@ -463,9 +473,14 @@ def make_synthetic_set(
         "noise_sigma": noise,
         "amplitude_range_px": list(AMPLITUDE_RANGE),
         "crop_margin": CROP_MARGIN,
-        "emotions": ({e: {"aus": EMOTIONS[e][0], "movement": EMOTIONS[e][1]} for e in emotions} if axis is None else
-                     {e: {"aus": "", "movement": f"band {i + 1} of {len(emotions)} along the {axis:g} deg axis"}
-                      for i, e in enumerate(emotions)}),
+        "emotions": (
+            {e: {"aus": EMOTIONS[e][0], "movement": EMOTIONS[e][1]} for e in emotions}
+            if axis is None
+            else {
+                e: {"aus": "", "movement": f"band {i + 1} of {len(emotions)} along the {axis:g} deg axis"}
+                for i, e in enumerate(emotions)
+            }
+        ),
         "axis_deg": axis,
         "axis_convention": "mepipe.angles: image x right, y down, 0 = horizontal, 90 = vertical (CVA)",
         "faces": [p.name for p, _, _ in photos],
@@ -480,8 +495,17 @@ def make_synthetic_set(
     return manifest
 
 
-def axis_pairs(axis_deg: float, subjects: int = 6, samples_per_subject: int = 24, size: int = 64, seed: int = 0,
-               faces=None, amplitude_range=(1.0, 2.0), noise: float = 1.0, jitter: float = AXIS_JITTER) -> dict:
+def axis_pairs(
+    axis_deg: float,
+    subjects: int = 6,
+    samples_per_subject: int = 24,
+    size: int = 64,
+    seed: int = 0,
+    faces=None,
+    amplitude_range=(1.0, 2.0),
+    noise: float = 1.0,
+    jitter: float = AXIS_JITTER,
+) -> dict:
     """Onset/apex pairs of an ``--axis`` set, in memory, without frame files or preprocessing.
 
     The same construction as :func:`make_synthetic_set` with ``axis`` (faces of real photographs
@@ -537,9 +561,14 @@ def axis_pairs(axis_deg: float, subjects: int = 6, samples_per_subject: int = 24
             ys.append(k)
             subs.append(f"s{si + 1:02d}")
     n = len(ys)
-    return {"onset": np.stack(onsets), "apex": np.stack(apexes), "aus": np.zeros((n, len(AU_LIST)), np.float32),
-            "aus_mask": np.ones((n, 1), np.float32), "y": np.asarray(ys, dtype=np.int64),
-            "subject": np.asarray(subs)}
+    return {
+        "onset": np.stack(onsets),
+        "apex": np.stack(apexes),
+        "aus": np.zeros((n, len(AU_LIST)), np.float32),
+        "aus_mask": np.ones((n, 1), np.float32),
+        "y": np.asarray(ys, dtype=np.int64),
+        "subject": np.asarray(subs),
+    }
 
 
 def register(subparsers) -> None:
@@ -559,38 +588,47 @@ def register(subparsers) -> None:
     p.add_argument("--frames", type=A.positive_int, default=9, help="frames per sample")
     p.add_argument("--size", type=A.positive_int, default=256, help="frame side in pixels")
     p.add_argument("--noise", type=A.nonneg_float, default=1.0, help="sensor noise sigma in grey levels")
-    p.add_argument("--axis", type=_axis_deg, default=None, metavar="DEG",
-                   help="plant the class-coding motion along this axis (degrees; 0 horizontal, 90 vertical, image y "
-                        "down): classes band-1..3 differ only in where along the axis the skin moves (see `mepipe "
-                        "bench soa`)")
+    p.add_argument(
+        "--axis",
+        type=A.angle_deg,
+        default=None,
+        metavar="DEG",
+        help="plant the class-coding motion along this axis (degrees; 0 horizontal, 90 vertical, image y "
+        "down): classes band-1..3 differ only in where along the axis the skin moves (see `mepipe "
+        "bench soa`)",
+    )
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cli)
 
 
-def _axis_deg(text: str) -> float:
-    import argparse
-    import math
-
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an angle in degrees: {text!r}") from None
-    if not math.isfinite(v):
-        raise argparse.ArgumentTypeError(f"not a finite angle: {text!r}")
-    return v
-
-
 def _cli(args) -> int:
     manifest = make_synthetic_set(
-        args.out, subjects=args.subjects, samples_per_subject=args.samples_per_subject, seed=args.seed,
-        faces=args.faces, frames_per_sample=args.frames, size=args.size, progress=not args.no_progress,
-        noise=args.noise, axis=args.axis,
+        args.out,
+        subjects=args.subjects,
+        samples_per_subject=args.samples_per_subject,
+        seed=args.seed,
+        faces=args.faces,
+        frames_per_sample=args.frames,
+        size=args.size,
+        progress=not args.no_progress,
+        noise=args.noise,
+        axis=args.axis,
     )
     n = sum(1 for _ in open(manifest, encoding="utf-8")) - 1
     print(f"wrote {n} samples; manifest: {manifest}")
     return 0
 
 
-__all__ = ["EMOTIONS", "AXIS_CLASSES", "axis_band_field", "axis_pairs", "make_synthetic_set",
-           "au_bumps", "au_field", "temporal_profile", "detect_landmarks",
-           "SynthError", "register"]
+__all__ = [
+    "EMOTIONS",
+    "AXIS_CLASSES",
+    "axis_band_field",
+    "axis_pairs",
+    "make_synthetic_set",
+    "au_bumps",
+    "au_field",
+    "temporal_profile",
+    "detect_landmarks",
+    "SynthError",
+    "register",
+]

@@ -5,6 +5,7 @@ The runner, the aligner and the cache writer take an optional ``timer`` and wrap
 manager and nothing else. Times are exclusive: a timed stage inside another (MediaPipe inside the
 alignment, the HDF5 commit inside adding a sample) counts under its own label only.
 """
+
 from __future__ import annotations
 
 import time

@@ -3,6 +3,7 @@
 The h5py handle is opened lazily in the process that reads (and reopened after a fork), so a
 ``DataLoader`` with worker processes works: each worker gets its own handle (as py-feat does).
 """
+
 from __future__ import annotations
 
 import os
@@ -46,8 +47,17 @@ class CacheDataset:
     ``target_transform(target) -> target`` follow torchvision.
     """
 
-    def __init__(self, path, fields=("flow",), indices=None, transform=None, target_transform=None, label_fn=None,
-                 label_map="native", au_list: str = "mepipe"):
+    def __init__(
+        self,
+        path,
+        fields=("flow",),
+        indices=None,
+        transform=None,
+        target_transform=None,
+        label_fn=None,
+        label_map="native",
+        au_list: str = "mepipe",
+    ):
         self.path = Path(path)
         if isinstance(fields, str):
             fields = (fields,)
@@ -55,7 +65,9 @@ class CacheDataset:
         with open_cache(self.path) as c:
             missing = [f for f in self.fields if f not in META_FIELDS and f not in c.fields]
             if missing:
-                raise CacheError(f"cache {self.path} has no field(s) {', '.join(missing)}; it has {', '.join(c.fields)}")
+                raise CacheError(
+                    f"cache {self.path} has no field(s) {', '.join(missing)}; it has {', '.join(c.fields)}"
+                )
             self.meta = c.meta.copy()
             n = len(c)
         if label_fn is not None:
@@ -80,7 +92,8 @@ class CacheDataset:
         self.au_list = au_list
         self._aus = None
         if "aus" in self.fields and au_list != "mepipe":
-            from .aus import au_list as _named, parse_aus
+            from .aus import au_list as _named
+            from .aus import parse_aus
 
             codes = _named(au_list)
             self._aus = np.stack([parse_aus(t, au_list=codes)[0] for t in self.meta["aus_text"]]) if n else None

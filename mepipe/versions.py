@@ -1,9 +1,20 @@
 """The versions of the software that shapes a result, read from package metadata (nothing imported)."""
+
 from __future__ import annotations
 
 #: distributions whose versions are recorded in caches and run results (those not installed are left out)
-DISTRIBUTIONS = ("numpy", "h5py", "pandas", "joblib", "torch", "dlib-bin", "dlib", "mediapipe",
-                 "opencv-contrib-python", "numba")
+DISTRIBUTIONS = (
+    "numpy",
+    "h5py",
+    "pandas",
+    "joblib",
+    "torch",
+    "dlib-bin",
+    "dlib",
+    "mediapipe",
+    "opencv-contrib-python",
+    "numba",
+)
 
 
 def library_versions() -> dict[str, str]:

@@ -17,6 +17,7 @@ up (−y) is violet (270°); in between, the hue turns continuously (right→dow
 orange and yellow). Saturation is 1. Brightness (HSV value) is ``|flow| / max_mag`` clipped to
 [0, 1], so zero motion is black and motions at or above ``max_mag`` are fully bright.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -40,7 +41,7 @@ def robust_max(values: np.ndarray, percentile: float = 99.0) -> float:
 
 def _hsv_to_rgb(h: np.ndarray, s: np.ndarray, v: np.ndarray) -> np.ndarray:
     """HSV (h in degrees [0,360), s and v in [0,1]) to float RGB in [0,1], shape ``h.shape + (3,)``."""
-    h6 = (np.mod(h, 360.0) / 60.0)
+    h6 = np.mod(h, 360.0) / 60.0
     i = np.floor(h6).astype(np.int64) % 6
     f = h6 - np.floor(h6)
     p = v * (1 - s)
@@ -185,7 +186,7 @@ def contact_sheet(cache, path, n: int = 8, indices=None) -> Path:
         big = np.repeat(np.repeat(img_rgb, zoom, axis=0), zoom, axis=1)
         y0 = SHEET_HEADER + row * (SHEET_CAPTION + panel + SHEET_PAD) + SHEET_CAPTION
         x0 = SHEET_PAD + col * (panel + SHEET_PAD)
-        canvas[y0:y0 + panel, x0:x0 + panel] = big[:panel, :panel]
+        canvas[y0 : y0 + panel, x0 : x0 + panel] = big[:panel, :panel]
 
     captions = []
     for r, (i, rec) in enumerate(zip(idx, records)):
@@ -203,7 +204,7 @@ def contact_sheet(cache, path, n: int = 8, indices=None) -> Path:
         dots = draw_landmarks(big_onset, (lm + 0.5) * zoom - 0.5, color=(0, 255, 0), radius=1)
         y0 = SHEET_HEADER + r * (SHEET_CAPTION + panel + SHEET_PAD) + SHEET_CAPTION
         x0 = SHEET_PAD + 4 * (panel + SHEET_PAD)
-        canvas[y0:y0 + panel, x0:x0 + panel] = dots[..., ::-1]
+        canvas[y0 : y0 + panel, x0 : x0 + panel] = dots[..., ::-1]
         row = meta.iloc[i]
         peak = float(np.hypot(flow[0], flow[1]).max())
         captions.append((y0, f"{row['key']}  —  {row['emotion'] or '(no emotion)'}  —  peak flow {peak:.2f} px"))
@@ -212,8 +213,12 @@ def contact_sheet(cache, path, n: int = 8, indices=None) -> Path:
     fig = Figure(figsize=(width / dpi, height / dpi), dpi=dpi)
     fig.figimage(canvas, xo=0, yo=0, origin="upper")
     wheel = color_wheel(SHEET_HEADER - 4)
-    fig.figimage(wheel, xo=SHEET_PAD + 2 * (panel + SHEET_PAD) + panel - wheel.shape[1],
-                 yo=height - SHEET_HEADER + 2, origin="upper")
+    fig.figimage(
+        wheel,
+        xo=SHEET_PAD + 2 * (panel + SHEET_PAD) + panel - wheel.shape[1],
+        yo=height - SHEET_HEADER + 2,
+        origin="upper",
+    )
     for c, name in enumerate(SHEET_COLUMNS):
         x = SHEET_PAD + c * (panel + SHEET_PAD) + panel / 2
         fig.text(x / width, 1 - (SHEET_HEADER / 2) / height, name, ha="center", va="center", fontsize=9)
@@ -248,8 +253,15 @@ def plot_confusion(cm, classes, path, title: str | None = None) -> Path:
         vmax = data.max() if data.size and data.max() > 0 else 1.0
         ax.imshow(data, cmap="Blues", vmin=0, vmax=vmax)
         for (r, c), val in np.ndenumerate(data):
-            ax.text(c, r, fmt.format(val), ha="center", va="center", fontsize=8,
-                    color="white" if val > 0.6 * vmax else "black")
+            ax.text(
+                c,
+                r,
+                fmt.format(val),
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if val > 0.6 * vmax else "black",
+            )
         ax.set_xticks(range(k), [str(c) for c in classes], rotation=45, ha="right", fontsize=8)
         ax.set_yticks(range(k), [str(c) for c in classes], fontsize=8)
         ax.set_xlabel("predicted")
@@ -327,8 +339,13 @@ def plot_angles(angles: dict, path) -> Path:
     ax_line.grid(alpha=0.3)
     if len(layers) <= 12:
         ax_line.legend(fontsize=7)
-    im = ax_map.imshow(grid, aspect="auto", cmap="viridis", interpolation="nearest",
-                       extent=(0.5, epochs + 0.5, len(layers) - 0.5, -0.5))
+    im = ax_map.imshow(
+        grid,
+        aspect="auto",
+        cmap="viridis",
+        interpolation="nearest",
+        extent=(0.5, epochs + 0.5, len(layers) - 0.5, -0.5),
+    )
     ax_map.set_yticks(range(len(layers)), [str(k) for k in layers], fontsize=7)
     ax_map.set_xlabel("epoch")
     fig.colorbar(im, ax=ax_map, label="degrees")
@@ -370,5 +387,16 @@ def plot_strain(strain, path, title: str | None = None) -> Path:
     return _save(fig, path)
 
 
-__all__ = ["flow_to_color", "color_wheel", "draw_landmarks", "contact_sheet", "sheet_geometry", "strain_to_color",
-           "plot_confusion", "plot_curves", "plot_angles", "plot_strain", "robust_max"]
+__all__ = [
+    "flow_to_color",
+    "color_wheel",
+    "draw_landmarks",
+    "contact_sheet",
+    "sheet_geometry",
+    "strain_to_color",
+    "plot_confusion",
+    "plot_curves",
+    "plot_angles",
+    "plot_strain",
+    "robust_max",
+]

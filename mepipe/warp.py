@@ -6,6 +6,7 @@ exactly the quantity an optical flow engine estimates (``flow(x) = d(x)``). It i
 mapping ``x -> x + d(x)`` by fixed-point iteration (converges when ``|∇d| < 1``, true for the
 smooth, small fields used here) rather than using the first-order ``nxt(y) ≈ prev(y - d(y))``.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -30,8 +31,9 @@ def gaussian_bumps(shape, centers, vectors, sigmas) -> np.ndarray:
     return field.astype(np.float32)
 
 
-def random_smooth_field(shape, max_disp: float, rng: np.random.Generator, n_bumps: int = 4,
-                        sigma_range=(0.06, 0.15), region=None) -> np.ndarray:
+def random_smooth_field(
+    shape, max_disp: float, rng: np.random.Generator, n_bumps: int = 4, sigma_range=(0.06, 0.15), region=None
+) -> np.ndarray:
     """A random smooth field whose largest displacement is ``max_disp`` pixels.
 
     Bumps are placed inside ``region`` = (x0, y0, x1, y1) (default: the central 60 %), with
@@ -44,7 +46,7 @@ def random_smooth_field(shape, max_disp: float, rng: np.random.Generator, n_bump
     vec = np.stack([np.cos(ang), np.sin(ang)], axis=1) * rng.uniform(0.5, 1.0, (n_bumps, 1))
     sig = rng.uniform(*sigma_range, n_bumps) * min(h, w)
     field = gaussian_bumps(shape, centers, vec, sig)
-    peak = float(np.sqrt((field ** 2).sum(0)).max())
+    peak = float(np.sqrt((field**2).sum(0)).max())
     return field * np.float32(max_disp / peak) if peak > 0 else field
 
 

@@ -1,4 +1,5 @@
 """Shared fixtures: the real faces in ../shared/data/faces and a small preprocessed synthetic set."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -54,16 +55,21 @@ def synth_set(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def synth_cache(synth_set, tmp_path_factory) -> Path:
     """``synth_set`` preprocessed with the default recipe into one cache."""
+    from mepipe.cli import annotation_provenance
     from mepipe.datasets import read_manifest
     from mepipe.recipe import load_recipe
     from mepipe.runner import preprocess
 
-    from mepipe.cli import annotation_provenance
-
     loaded = read_manifest(synth_set, dataset="synth")
     samples, failures = loaded
     out = tmp_path_factory.mktemp("cache") / "synth.h5"
-    summary = preprocess(samples, out, load_recipe("default"), failures=failures, progress=False,
-                         annotations=[annotation_provenance(loaded, samples)])
+    summary = preprocess(
+        samples,
+        out,
+        load_recipe("default"),
+        failures=failures,
+        progress=False,
+        annotations=[annotation_provenance(loaded, samples)],
+    )
     assert summary.done == len(samples) and not summary.failed, summary.text()
     return out

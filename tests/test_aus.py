@@ -1,4 +1,5 @@
 """AU cells from every dataset's notation to tokens and the one 21-AU vector."""
+
 import numpy as np
 import pytest
 
@@ -12,11 +13,25 @@ def vec(*aus):
     return v
 
 
-@pytest.mark.parametrize("text,aus", [
-    ("4+7", (4, 7)), ("AU4+AU7", (4, 7)), ("R12", (12,)), ("L14+AU1", (14, 1)), ("12?", (12,)),
-    ("1,2", (1, 2)), (12.0, (12,)), (12, (12,)), ("", ()), ("/", ()), ("?", ()), (float("nan"), ()),
-    ("12B+4C", (12, 4)), ("1 2", (1, 2)),
-])
+@pytest.mark.parametrize(
+    "text,aus",
+    [
+        ("4+7", (4, 7)),
+        ("AU4+AU7", (4, 7)),
+        ("R12", (12,)),
+        ("L14+AU1", (14, 1)),
+        ("12?", (12,)),
+        ("1,2", (1, 2)),
+        (12.0, (12,)),
+        (12, (12,)),
+        ("", ()),
+        ("/", ()),
+        ("?", ()),
+        (float("nan"), ()),
+        ("12B+4C", (12, 4)),
+        ("1 2", (1, 2)),
+    ],
+)
 def test_vector(text, aus):
     v, _ = parse_aus(text)
     assert np.array_equal(v, vec(*aus))
@@ -86,7 +101,12 @@ def test_free_text_is_kept_not_fatal():
 
 def test_details_kept():
     _, toks = parse_aus("R12+4?+L14+AU43")
-    assert [(t.au, t.side, t.uncertain) for t in toks] == [(12, "R", False), (4, "", True), (14, "L", False), (43, "", False)]
+    assert [(t.au, t.side, t.uncertain) for t in toks] == [
+        (12, "R", False),
+        (4, "", True),
+        (14, "L", False),
+        (43, "", False),
+    ]
     v, _ = parse_aus("AU43")  # outside the 21-AU list: kept in tokens, not in the vector
     assert v.sum() == 0
 

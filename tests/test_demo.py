@@ -4,6 +4,7 @@ The demo's accuracy on its default setting is measured and recorded in docs/perf
 ("Demo training"); here only that every stage runs and leaves its files, and that the demo says
 which settings differ from the models' defaults.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,9 +20,28 @@ pytest.importorskip("torch")
 
 def test_demo_tiny_run_writes_every_output(tmp_path, capsys):
     out = tmp_path / "demo"
-    rc = main(["demo", "--out", str(out), "--subjects", "2", "--samples-per-subject", "4", "--jobs", "1",
-               "--epochs", "1", "--batch-size", "4", "--device", "cpu",
-               "--models", "facesleuth-cva", "ahmsa-net"])
+    rc = main(
+        [
+            "demo",
+            "--out",
+            str(out),
+            "--subjects",
+            "2",
+            "--samples-per-subject",
+            "4",
+            "--jobs",
+            "1",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "4",
+            "--device",
+            "cpu",
+            "--models",
+            "facesleuth-cva",
+            "ahmsa-net",
+        ]
+    )
     assert rc == 0
     printed = capsys.readouterr().out
 

@@ -8,6 +8,7 @@ docs/scaling.md, "Bad input".
   by ``train`` (unless ``--drop-nonfinite``);
 - one writer per cache; no worker outlives a killed client.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -59,8 +60,10 @@ BAD_RECIPES = {
     "commit_every_text": ("[cache]\ncommit_every = 'x'\n", ["[cache] commit_every must be an integer"]),
     "unknown_engine": ("[flow]\nengine = 'foo'\n", ["[flow] engine = 'foo' is not one of"]),
     "unknown_layout": ("[compose]\nlayout = 'grid'\n", ["[compose] layout = 'grid' is not one of"]),
-    "unknown_dataset_option": ("[dataset]\nname = 'casme2'\nframez = 'raw'\n", ["unknown key 'framez' in [dataset]",
-                                                                               "did you mean 'frames'"]),
+    "unknown_dataset_option": (
+        "[dataset]\nname = 'casme2'\nframez = 'raw'\n",
+        ["unknown key 'framez' in [dataset]", "did you mean 'frames'"],
+    ),
 }
 
 
@@ -80,8 +83,10 @@ def test_bad_recipe_is_one_line_and_writes_nothing(case, manifest, tmp_path):
     assert not list(tmp_path.glob("c.h5*")), list(tmp_path.iterdir())
 
 
-@pytest.mark.parametrize("flag,value,words", [("--flow-engine", "foo", "[flow] engine = 'foo'"),
-                                               ("--flow-preset", "nope", "[flow] preset = 'nope'")])
+@pytest.mark.parametrize(
+    "flag,value,words",
+    [("--flow-engine", "foo", "[flow] engine = 'foo'"), ("--flow-preset", "nope", "[flow] preset = 'nope'")],
+)
 def test_bad_flow_options_are_refused_before_work(flag, value, words, manifest, tmp_path):
     rc, so, se = _cli("preprocess", "--manifest", manifest, "--out", tmp_path / "c.h5", flag, value, "--quiet")
     _one_line_error(rc, se, words)
@@ -132,8 +137,9 @@ def good_cache(manifest, tmp_path_factory):
 
 def test_overwrite_with_a_typo_keeps_the_good_cache(good_cache, manifest, tmp_path):
     before = good_cache.read_bytes()
-    rc, so, se = _cli("preprocess", "--manifest", manifest, "--out", good_cache, "--overwrite", "--flow-engine",
-                      "numbaa", "--quiet")
+    rc, so, se = _cli(
+        "preprocess", "--manifest", manifest, "--out", good_cache, "--overwrite", "--flow-engine", "numbaa", "--quiet"
+    )
     _one_line_error(rc, se, "did you mean 'numba'")
     assert good_cache.read_bytes() == before
 
@@ -143,8 +149,9 @@ def _records(n, start=0):
     out = []
     for i in range(start, start + n):
         s = Sample("ds", "s1", f"e{i}", "/x", 0, 1)
-        out.append(record_from_sample(s, {"flow": rng.normal(size=(2, 4, 4)).astype(np.float32)},
-                                      np.zeros(21, np.uint8)))
+        out.append(
+            record_from_sample(s, {"flow": rng.normal(size=(2, 4, 4)).astype(np.float32)}, np.zeros(21, np.uint8))
+        )
     return out
 
 
@@ -304,11 +311,34 @@ def test_nan_is_listed_by_inspect_and_refused_by_train(tmp_path):
         key = f["meta/key"][1].decode()
     rc, so, se = _cli("inspect", path)
     assert rc == 0 and "samples with NaN or inf: 1" in so and f"{key}: ahmsa" in so
-    rc, so, se = _cli("train", path, "--model", "ahmsa-net", "--epochs", "1", "--out", tmp_path / "r", "--quiet",
-                      "--model-kwargs", '{"dims": [8, 8, 8], "depths": [1, 1, 1], "heads": 1}')
+    rc, so, se = _cli(
+        "train",
+        path,
+        "--model",
+        "ahmsa-net",
+        "--epochs",
+        "1",
+        "--out",
+        tmp_path / "r",
+        "--quiet",
+        "--model-kwargs",
+        '{"dims": [8, 8, 8], "depths": [1, 1, 1], "heads": 1}',
+    )
     _one_line_error(rc, se, "NaN or inf", key, "--drop-nonfinite")
-    rc, so, se = _cli("train", path, "--model", "ahmsa-net", "--epochs", "1", "--out", tmp_path / "r2", "--quiet",
-                      "--model-kwargs", '{"dims": [8, 8, 8], "depths": [1, 1, 1], "heads": 1}', "--drop-nonfinite")
+    rc, so, se = _cli(
+        "train",
+        path,
+        "--model",
+        "ahmsa-net",
+        "--epochs",
+        "1",
+        "--out",
+        tmp_path / "r2",
+        "--quiet",
+        "--model-kwargs",
+        '{"dims": [8, 8, 8], "depths": [1, 1, 1], "heads": 1}',
+        "--drop-nonfinite",
+    )
     assert rc == 0, se
     import json
 
@@ -321,7 +351,7 @@ def test_bit_rotted_cache_in_inspect_is_one_line(tmp_path):
     with h5py.File(path, "r") as f:
         info = f["data/flow"].id.get_chunk_info(0)
     raw = bytearray(path.read_bytes())
-    raw[info.byte_offset - 4096:info.byte_offset + info.size] = b"\xff" * (info.size + 4096)
+    raw[info.byte_offset - 4096 : info.byte_offset + info.size] = b"\xff" * (info.size + 4096)
     path.write_bytes(bytes(raw))
     rc, so, se = _cli("inspect", path)
     assert "Traceback" not in se
@@ -413,9 +443,23 @@ def test_killing_a_jobs_2_client_leaves_no_worker(sig, tmp_path):
     from mepipe.synth import make_synthetic_set
 
     m = make_synthetic_set(tmp_path / "set", subjects=4, samples_per_subject=8, seed=9, size=160, progress=False)
-    client = subprocess.Popen([sys.executable, "-m", "mepipe.cli", "preprocess", "--manifest", str(m), "--out",
-                               str(tmp_path / "k.h5"), "--jobs", "2", "--quiet"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    client = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mepipe.cli",
+            "preprocess",
+            "--manifest",
+            str(m),
+            "--out",
+            str(tmp_path / "k.h5"),
+            "--jobs",
+            "2",
+            "--quiet",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     t0 = time.time()
     kids: list[int] = []
     while time.time() - t0 < 60 and len(kids) < 2:
@@ -450,12 +494,19 @@ def test_ctrl_c_on_a_jobs_2_run_commits_and_ends_its_workers_quietly(tmp_path):
 
     m = make_synthetic_set(tmp_path / "set", subjects=4, samples_per_subject=8, seed=9, size=160, progress=False)
     out = tmp_path / "c.h5"
-    client = subprocess.Popen([sys.executable, "-m", "mepipe.cli", "preprocess", "--manifest", str(m), "--out",
-                               str(out), "--jobs", "2"], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, start_new_session=True)
+    client = subprocess.Popen(
+        [sys.executable, "-m", "mepipe.cli", "preprocess", "--manifest", str(m), "--out", str(out), "--jobs", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     t0 = time.time()
-    while time.time() - t0 < 120 and client.poll() is None and not (
-            (tmp_path / "c.h5.spool").is_dir() and Spool(out).keys()):
+    while (
+        time.time() - t0 < 120
+        and client.poll() is None
+        and not ((tmp_path / "c.h5.spool").is_dir() and Spool(out).keys())
+    ):
         time.sleep(0.05)
     kids = _children(client.pid)
     assert client.poll() is None and kids, "the run ended before it could be interrupted"

@@ -1,4 +1,5 @@
 """Frame listing and reading: numeric order, folders and videos, clear errors."""
+
 import cv2
 import numpy as np
 import pytest

@@ -4,6 +4,7 @@
 3 frames each) with ``[cache] commit_every = 1`` so that commits are frequent and a kill often lands
 inside one. The final cache must equal an uninterrupted run's, key by key, bit for bit.
 """
+
 from __future__ import annotations
 
 import os
@@ -33,16 +34,30 @@ def tiny(tmp_path_factory):
     from mepipe.synth import make_synthetic_set
 
     root = tmp_path_factory.mktemp("kill")
-    manifest = make_synthetic_set(root / "set", subjects=2, samples_per_subject=3, seed=11, size=96,
-                                  frames_per_sample=3, progress=False)
+    manifest = make_synthetic_set(
+        root / "set", subjects=2, samples_per_subject=3, seed=11, size=96, frames_per_sample=3, progress=False
+    )
     recipe = root / "commit1.toml"
     recipe.write_text('base = "default"\n[cache]\ncommit_every = 1\n', encoding="utf-8")
     return root, manifest, recipe
 
 
 def _cmd(manifest, recipe, out):
-    return [sys.executable, "-m", "mepipe.cli", "preprocess", "--manifest", str(manifest), "--recipe", str(recipe),
-            "--out", str(out), "--jobs", "1", "--quiet"]
+    return [
+        sys.executable,
+        "-m",
+        "mepipe.cli",
+        "preprocess",
+        "--manifest",
+        str(manifest),
+        "--recipe",
+        str(recipe),
+        "--out",
+        str(out),
+        "--jobs",
+        "1",
+        "--quiet",
+    ]
 
 
 def _run(cmd, timeout=120):
@@ -101,8 +116,9 @@ def test_sigkill_at_random_moments_then_resume_equals_uninterrupted(tiny, refere
     reads = 0
     for target in targets:
         extra = rng.uniform(0.0, 0.35)  # ...plus a random delay, so kills land in spooling, commits, stages
-        proc = subprocess.Popen(_cmd(manifest, recipe, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                env=ENV)
+        proc = subprocess.Popen(
+            _cmd(manifest, recipe, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV
+        )
         try:
             t_end = time.monotonic() + 90
             while proc.poll() is None and time.monotonic() < t_end:
@@ -151,8 +167,9 @@ def test_sigint_commits_what_finished_and_says_how_far(tiny, reference):
     recipe = root / "commit32.toml"  # commit rarely: finished samples wait in the spool when SIGINT comes
     recipe.write_text('base = "default"\n[cache]\ncommit_every = 32\ncommit_seconds = 600.0\n', encoding="utf-8")
     out = root / "interrupted.h5"
-    proc = subprocess.Popen(_cmd(manifest, recipe, out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=ENV)
+    proc = subprocess.Popen(
+        _cmd(manifest, recipe, out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV
+    )
     spool = spool_dir(out)
     t_end = time.monotonic() + 90
     while proc.poll() is None and time.monotonic() < t_end:

@@ -1,4 +1,5 @@
 """mepipe.parallel: jobs, and ending a forked pool early."""
+
 from __future__ import annotations
 
 import multiprocessing

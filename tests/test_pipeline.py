@@ -1,4 +1,5 @@
 """End to end: synthetic micro-expressions on real faces -> preprocess -> cache, checked against ground truth."""
+
 import numpy as np
 import pytest
 
@@ -11,8 +12,9 @@ def gt_in_aligned_frame(gt: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:
     import cv2
 
     a = m[:, :2]
-    comps = [cv2.warpAffine(gt[k], m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-             for k in range(2)]
+    comps = [
+        cv2.warpAffine(gt[k], m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT) for k in range(2)
+    ]
     d = np.stack(comps)
     return np.einsum("ij,jhw->ihw", a, d).astype(np.float32)
 
@@ -20,11 +22,25 @@ def gt_in_aligned_frame(gt: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:
 def test_cache_contents(synth_cache, synth_set):
     with open_cache(synth_cache) as c:
         meta = c.meta
-        assert len(c) == 8 and sorted(c.fields) == ["ahmsa", "apex", "flow", "landmarks", "onset", "strain", "transform"]
+        assert len(c) == 8 and sorted(c.fields) == [
+            "ahmsa",
+            "apex",
+            "flow",
+            "landmarks",
+            "onset",
+            "strain",
+            "transform",
+        ]
         assert set(meta.subject) == {"s01", "s02"} and "label" not in meta  # labels are chosen at training
         assert c.emotions == sorted(set(meta.emotion)) and (meta.aus_known == 1).all()
-        assert c.annotations == [{"dataset": "synth", "file": "manifest.csv", "sheet": "",
-                                  "sha256": __import__("mepipe.labels").labels.file_sha256(synth_set)}]
+        assert c.annotations == [
+            {
+                "dataset": "synth",
+                "file": "manifest.csv",
+                "sheet": "",
+                "sha256": __import__("mepipe.labels").labels.file_sha256(synth_set),
+            }
+        ]
         r = c.read(0)
         assert r["onset"].shape == (128, 128, 3) and r["flow"].shape == (2, 128, 128)
         assert r["landmarks"].shape == (2, 478, 2) and r["ahmsa"].shape == (3, 28, 28)
@@ -41,7 +57,7 @@ def test_flow_matches_ground_truth(synth_cache):
             gt = np.load(f"{src}/gt_flow.npy")
             assert np.allclose(r["transform"][0], r["transform"][1])  # default mode: one transform for both
             g = gt_in_aligned_frame(gt, r["transform"][0], 128)
-            moving = np.sqrt((g ** 2).sum(0)) > 0.25 * np.sqrt((g ** 2).sum(0)).max()
+            moving = np.sqrt((g**2).sum(0)) > 0.25 * np.sqrt((g**2).sum(0)).max()
             epe = endpoint_error(r["flow"], g, moving)
             ratios.append(epe / endpoint_error(np.zeros_like(g), g, moving))
         # TV-L1 on 128 px aligned faces with sensor noise recovers most of the motion; zero flow scores 1.0
@@ -90,8 +106,19 @@ def test_broken_sample_does_not_stop_the_batch(synth_set, tmp_path):
     lines = (root / "manifest.csv").read_text().splitlines()
     victim = lines[1].split(",")[2]
     shutil.rmtree(root / victim)
-    rc = main(["preprocess", "--manifest", str(root / "manifest.csv"), "--out", str(tmp_path / "c.h5"),
-               "--limit", "3", "--quiet", "--strict"])
+    rc = main(
+        [
+            "preprocess",
+            "--manifest",
+            str(root / "manifest.csv"),
+            "--out",
+            str(tmp_path / "c.h5"),
+            "--limit",
+            "3",
+            "--quiet",
+            "--strict",
+        ]
+    )
     assert rc == 1
     with open_cache(tmp_path / "c.h5") as c:
         assert len(c) == 3  # the missing clip is found when the manifest is read; three good ones follow
@@ -104,7 +131,23 @@ def test_other_flow_engine_through_the_pipeline(synth_set, tmp_path, engine):
     from mepipe.cli import main
 
     out = tmp_path / f"{engine}.h5"
-    assert main(["preprocess", "--manifest", str(synth_set), "--out", str(out), "--limit", "1", "--quiet",
-                 "--strict", "--flow-engine", engine]) == 0
+    assert (
+        main(
+            [
+                "preprocess",
+                "--manifest",
+                str(synth_set),
+                "--out",
+                str(out),
+                "--limit",
+                "1",
+                "--quiet",
+                "--strict",
+                "--flow-engine",
+                engine,
+            ]
+        )
+        == 0
+    )
     with open_cache(out) as c:
         assert c.recipe["flow"]["engine"] == engine and np.isfinite(c.read(0)["flow"]).all()

@@ -1,4 +1,5 @@
 """Quiet by default: MediaPipe/TFLite/absl lines are hidden unless -v, in worker processes too."""
+
 import subprocess
 import sys
 
@@ -8,8 +9,20 @@ NATIVE = ("TensorFlow Lite", "W0000", "absl::InitializeLog", "inference_feedback
 
 
 def _preprocess(manifest, out, *extra):
-    cmd = [sys.executable, "-m", "mepipe.cli", *extra, "preprocess", "--manifest", str(manifest), "--out", str(out),
-           "--jobs", "2", "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mepipe.cli",
+        *extra,
+        "preprocess",
+        "--manifest",
+        str(manifest),
+        "--out",
+        str(out),
+        "--jobs",
+        "2",
+        "--quiet",
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
 
 

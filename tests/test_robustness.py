@@ -4,6 +4,7 @@ failure is recorded in the cache's failures table. Plus broken outputs and cache
 One batch (module fixture ``batch``) holds a good sample and one row per bad input of the matrix;
 it runs once through ``mepipe preprocess`` (in this process) and each test checks its row.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -62,15 +63,22 @@ def _face_media(name: str) -> Path | None:
 def _build(root: Path) -> tuple[Path, dict]:
     from mepipe.synth import make_synthetic_set
 
-    make_synthetic_set(root / "synth", subjects=1, samples_per_subject=1, seed=5, size=128, frames_per_sample=3,
-                       progress=False)
+    make_synthetic_set(
+        root / "synth", subjects=1, samples_per_subject=1, seed=5, size=128, frames_per_sample=3, progress=False
+    )
     good = _frames(root / "synth" / "s01" / "s01_01")
     clips = root / "clips"
     rows: dict[str, tuple] = {}
     _write(clips / "good", good)
     rows["good"] = ("clips/good", 0, 1, "happiness", "ok")
     rows["missing_folder"] = ("clips/not_there", 0, 1, "happiness", ("annotation", "'clips/not_there' not found"))
-    rows["missing_video"] = ("clips/not_there.mp4", 0, 1, "happiness", ("annotation", "'clips/not_there.mp4' not found"))
+    rows["missing_video"] = (
+        "clips/not_there.mp4",
+        0,
+        1,
+        "happiness",
+        ("annotation", "'clips/not_there.mp4' not found"),
+    )
     (clips / "empty").mkdir()
     rows["empty_folder"] = ("clips/empty", 0, 1, "happiness", ("frames", "no image frames"))
     _write(clips / "truncated_jpeg", good, ".jpg")
@@ -116,8 +124,13 @@ def _build(root: Path) -> tuple[Path, dict]:
         g = cv2.cvtColor(cv2.imread(str(FACES / "single_face.jpg")), cv2.COLOR_BGR2GRAY)
         drawing = cv2.cvtColor(255 - cv2.Canny(g, 50, 150), cv2.COLOR_GRAY2BGR)
         _write(clips / "no_landmarks", [drawing, drawing])
-        rows["no_landmarks"] = ("clips/no_landmarks", 0, 1, "happiness",
-                                ("align", "MediaPipe found no face landmarks on the onset crop"))
+        rows["no_landmarks"] = (
+            "clips/no_landmarks",
+            0,
+            1,
+            "happiness",
+            ("align", "MediaPipe found no face landmarks on the onset crop"),
+        )
     if _face_media("no_face.mp4"):
         shutil.copy(FACES / "no_face.mp4", clips / "no_face.mp4")
         rows["no_face"] = ("clips/no_face.mp4", 0, 5, "happiness", ("crop", "no face"))
@@ -168,15 +181,39 @@ def batch(tmp_path_factory):
     with open_cache(out) as c:
         meta = c.meta.copy()
         fails = c.failures.copy()
-    return {"root": root, "manifest": manifest, "rows": rows, "out": out, "meta": meta, "fails": fails,
-            "stdout": so}
+    return {"root": root, "manifest": manifest, "rows": rows, "out": out, "meta": meta, "fails": fails, "stdout": so}
 
 
-BAD_ROWS = ["missing_folder", "missing_video", "empty_folder", "truncated_jpeg", "truncated_png", "corrupt_png",
-            "size_change", "onset_after_apex", "past_end", "nan_onset", "text_apex", "too_small", "no_landmarks",
-            "no_face", "symlink_loop", "fifo_video", "frames_outside_root", "nul_in_emotion"]
-GOOD_ROWS = ["good", "grey", "rgba", "spaced_unicode_path", "multi_face", "no_emotion", "code_in_emotion",
-             "hidden_files_ignored"]
+BAD_ROWS = [
+    "missing_folder",
+    "missing_video",
+    "empty_folder",
+    "truncated_jpeg",
+    "truncated_png",
+    "corrupt_png",
+    "size_change",
+    "onset_after_apex",
+    "past_end",
+    "nan_onset",
+    "text_apex",
+    "too_small",
+    "no_landmarks",
+    "no_face",
+    "symlink_loop",
+    "fifo_video",
+    "frames_outside_root",
+    "nul_in_emotion",
+]
+GOOD_ROWS = [
+    "good",
+    "grey",
+    "rgba",
+    "spaced_unicode_path",
+    "multi_face",
+    "no_emotion",
+    "code_in_emotion",
+    "hidden_files_ignored",
+]
 
 
 def _row(batch, sid):
@@ -245,8 +282,17 @@ def test_ids_with_a_slash_are_refused_not_merged(batch):
 def test_frames_outside_root_are_read_when_allowed(batch, tmp_path):
     m = batch["root"] / "linked.csv"
     m.write_text(HEADER + "s,linked,clips/linked,0,1,,happiness,\n", encoding="utf-8")
-    rc, so, se = _cli("preprocess", "--manifest", m, "--dataset-name", DS, "--out", tmp_path / "l.h5", "--quiet",
-                      "--allow-outside-root")
+    rc, so, se = _cli(
+        "preprocess",
+        "--manifest",
+        m,
+        "--dataset-name",
+        DS,
+        "--out",
+        tmp_path / "l.h5",
+        "--quiet",
+        "--allow-outside-root",
+    )
     assert rc == 0 and "1 done" in so, so + se
 
 
@@ -269,8 +315,9 @@ def test_strings_from_annotations_are_data(batch):
 def test_a_recipe_with_labels_is_refused_naming_where_labels_went(batch, tmp_path):
     recipe = tmp_path / "two.toml"
     recipe.write_text('[labels]\nclasses = ["happiness", "surprise"]\ndrop_unmapped = false\n', encoding="utf-8")
-    rc, so, se = _cli("preprocess", "--manifest", batch["manifest"], "--out", tmp_path / "x.h5", "--recipe", recipe,
-                      "--quiet")
+    rc, so, se = _cli(
+        "preprocess", "--manifest", batch["manifest"], "--out", tmp_path / "x.h5", "--recipe", recipe, "--quiet"
+    )
     assert rc == 2 and "[labels] is no longer part of a recipe" in se and "--label-map" in se
     assert not (tmp_path / "x.h5").exists()
 
@@ -289,8 +336,16 @@ def test_non_utf8_folder_name_works(batch, tmp_path):
         pytest.skip(f"this file system refuses non-UTF-8 names: {e}")
     for p in src.iterdir():
         shutil.copy(p, os.fsdecode(raw + b"/" + os.fsencode(p.name)))
-    s = Sample(dataset="raw", subject="s", sample_id="x", source=Path(os.fsdecode(raw)), onset=0, apex=1,
-               emotion="happiness", label=0)
+    s = Sample(
+        dataset="raw",
+        subject="s",
+        sample_id="x",
+        source=Path(os.fsdecode(raw)),
+        onset=0,
+        apex=1,
+        emotion="happiness",
+        label=0,
+    )
     out = tmp_path / "raw.h5"
     summary = preprocess([s], out, load_recipe("default"), progress=False)
     assert summary.done == 1, summary.text()
@@ -328,6 +383,7 @@ def _limit_file_size(limit: int):
     def pre():
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG instead
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
     return pre
 
 
@@ -342,8 +398,7 @@ def test_disk_full_keeps_existing_cache_intact(batch, tmp_path):
     before = _sha(out)
     limit = out.stat().st_size + 2048  # the copy of the cache fits; one more sample does not
     cmd = [sys.executable, "-B", "-m", "mepipe.cli", "preprocess", "--manifest", str(m), "--out", str(out), "--quiet"]
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=ENV,
-                       preexec_fn=_limit_file_size(limit))
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=ENV, preexec_fn=_limit_file_size(limit))
     assert p.returncode == 2, p.stderr
     assert "mepipe: error: cannot write" in p.stderr and "File too large" in p.stderr
     assert "Traceback" not in p.stderr
@@ -377,8 +432,9 @@ def test_newer_schema_is_a_clear_error(batch, newer_schema):
         CacheDataset(newer_schema)
     rc, so, se = _cli("inspect", newer_schema)
     assert rc == 2 and f"cache {newer_schema} has schema version 99" in se
-    rc, so, se = _cli("preprocess", "--manifest", batch["manifest"], "--dataset-name", DS, "--out", newer_schema,
-                      "--quiet")
+    rc, so, se = _cli(
+        "preprocess", "--manifest", batch["manifest"], "--dataset-name", DS, "--out", newer_schema, "--quiet"
+    )
     assert rc == 2 and "schema version 99" in se
 
 
@@ -457,9 +513,14 @@ def test_spool_records_are_loaded_without_pickle(batch, tmp_path):
     marker = tmp_path / "EXECUTED"
     w = CacheWriter(out, recipe, recipe_hash(recipe))
     body = pickle.dumps(_Payload(marker))  # a well-formed record whose array claims an object dtype
-    header = json.dumps({"type": "sample", "key": "x/y/z", "meta": {"key": "x/y/z"},
-                         "arrays": [{"name": "aus", "dtype": "|O", "shape": [1], "offset": 0,
-                                     "nbytes": len(body)}]}).encode()
+    header = json.dumps(
+        {
+            "type": "sample",
+            "key": "x/y/z",
+            "meta": {"key": "x/y/z"},
+            "arrays": [{"name": "aus", "dtype": "|O", "shape": [1], "offset": 0, "nbytes": len(body)}],
+        }
+    ).encode()
     evil = spool_dir(out) / "log-00000000000000000001-1.bin"
     crc = zlib.crc32(body, zlib.crc32(header))
     evil.write_bytes(_PREFIX.pack(MAGIC, len(header), len(body), crc) + header + body)
@@ -474,8 +535,10 @@ def _outside_manifest(root: Path) -> Path:
     sub = root / "inner"
     sub.mkdir(exist_ok=True)
     m = sub / "outside.csv"
-    m.write_text(HEADER + "s,up,../clips/good,0,1,,happiness,\n"
-                 f"s,abs,{root / 'clips' / 'good'},0,1,,happiness,\n", encoding="utf-8")
+    m.write_text(
+        HEADER + f"s,up,../clips/good,0,1,,happiness,\ns,abs,{root / 'clips' / 'good'},0,1,,happiness,\n",
+        encoding="utf-8",
+    )
     return m
 
 

@@ -1,4 +1,5 @@
 """Scale-out: per-sample work on a dask cluster (or ray) gives the same cache as a local run, bit for bit."""
+
 from __future__ import annotations
 
 import subprocess
@@ -19,8 +20,9 @@ def tiny(tmp_path_factory):
     from mepipe.synth import make_synthetic_set
 
     root = tmp_path_factory.mktemp("scale")
-    manifest = make_synthetic_set(root / "set", subjects=2, samples_per_subject=2, seed=21, size=96,
-                                  frames_per_sample=3, progress=False)
+    manifest = make_synthetic_set(
+        root / "set", subjects=2, samples_per_subject=2, seed=21, size=96, frames_per_sample=3, progress=False
+    )
     samples, failures = read_manifest(manifest, dataset="scale")
     classes = None
     recipe = load_recipe("default")
@@ -28,13 +30,16 @@ def tiny(tmp_path_factory):
     # the local run in a fresh process, like the workers (the numba flow engine agrees between
     # fresh processes bit for bit; in this long-lived test process it has been seen to differ by
     # up to 3e-5 px: docs/performance.md)
-    code = ("import sys; from mepipe.datasets import read_manifest; "
-            "from mepipe.recipe import load_recipe; from mepipe.runner import preprocess; "
-            "s, _ = read_manifest(sys.argv[1], dataset='scale'); "
-            "r = preprocess(s, sys.argv[2], load_recipe('default'), jobs=1, progress=False); "
-            "sys.exit(0 if r.done == len(s) and not r.failed else 1)")
-    p = subprocess.run([sys.executable, "-c", code, str(manifest), str(local)], capture_output=True, text=True,
-                       timeout=300)
+    code = (
+        "import sys; from mepipe.datasets import read_manifest; "
+        "from mepipe.recipe import load_recipe; from mepipe.runner import preprocess; "
+        "s, _ = read_manifest(sys.argv[1], dataset='scale'); "
+        "r = preprocess(s, sys.argv[2], load_recipe('default'), jobs=1, progress=False); "
+        "sys.exit(0 if r.done == len(s) and not r.failed else 1)"
+    )
+    p = subprocess.run(
+        [sys.executable, "-c", code, str(manifest), str(local)], capture_output=True, text=True, timeout=300
+    )
     assert p.returncode == 0, p.stderr
     return root, samples, classes, recipe, local
 
@@ -47,6 +52,7 @@ def _assert_same(a, b, atol=0.0):
         assert ca.attrs["recipe_hash"] == cb.attrs["recipe_hash"]
         for key in ca.meta["key"]:
             ra, rb = ca.read(ca.index_of(key)), cb.read(cb.index_of(key))
+
             def same(x, y):
                 if x.dtype != y.dtype:
                     return False
@@ -54,8 +60,11 @@ def _assert_same(a, b, atol=0.0):
                     return np.allclose(x, y, rtol=0, atol=atol)
                 return np.array_equal(x, y)
 
-            differ = {name: float(np.abs(ra[name].astype(np.float64) - rb[name]).max()) for name in ca.fields
-                      if not same(ra[name], rb[name])}
+            differ = {
+                name: float(np.abs(ra[name].astype(np.float64) - rb[name]).max())
+                for name in ca.fields
+                if not same(ra[name], rb[name])
+            }
             assert not differ, f"{key}: fields differ (max abs difference) {differ}"
             assert ra["emotion"] == rb["emotion"] and np.array_equal(ra["aus"], rb["aus"])
 
@@ -66,11 +75,11 @@ def test_dask_local_cluster_equals_local_run(tiny):
 
     root, samples, classes, recipe, local = tiny
     out = root / "dask.h5"
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None) as cluster:
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    ) as cluster:
         assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
-        s = preprocess(samples, out, recipe, jobs=2, backend="dask", scheduler=cluster.scheduler_address,
-                       progress=True)
+        s = preprocess(samples, out, recipe, jobs=2, backend="dask", scheduler=cluster.scheduler_address, progress=True)
     assert s.done == len(samples) and not s.failed, s.text()
     _assert_same(local, out)
 
@@ -159,13 +168,16 @@ def test_local_backend_forks_warm_workers_in_a_fresh_process(tiny):
     root, samples, classes, recipe, local = tiny
     manifest = root / "set" / "manifest.csv"
     out = root / "forked.h5"
-    code = ("import json, sys; from mepipe.datasets import read_manifest; from mepipe.recipe import load_recipe; "
-            "from mepipe.runner import preprocess; from mepipe.stages.align import graph_built; "
-            "s, _ = read_manifest(sys.argv[1], dataset='scale'); "
-            "r = preprocess(s, sys.argv[2], load_recipe('default'), jobs=2, progress=False); "
-            "print(json.dumps({'done': r.done, 'workers': r.workers, 'client_graph': graph_built()}))")
-    p = subprocess.run([sys.executable, "-c", code, str(manifest), str(out)], capture_output=True, text=True,
-                       timeout=300)
+    code = (
+        "import json, sys; from mepipe.datasets import read_manifest; from mepipe.recipe import load_recipe; "
+        "from mepipe.runner import preprocess; from mepipe.stages.align import graph_built; "
+        "s, _ = read_manifest(sys.argv[1], dataset='scale'); "
+        "r = preprocess(s, sys.argv[2], load_recipe('default'), jobs=2, progress=False); "
+        "print(json.dumps({'done': r.done, 'workers': r.workers, 'client_graph': graph_built()}))"
+    )
+    p = subprocess.run(
+        [sys.executable, "-c", code, str(manifest), str(out)], capture_output=True, text=True, timeout=300
+    )
     assert p.returncode == 0, p.stderr
     res = json.loads(p.stdout.strip().splitlines()[-1])
     assert res["done"] == len(samples) and res["client_graph"] is False  # MediaPipe ran in the workers only
@@ -180,16 +192,22 @@ def test_forked_workers_start_after_the_client_used_opencvs_threads(tiny, backen
     fork inherits without the threads (``cv2.setNumThreads`` in the child then blocked forever)."""
     root, samples, classes, recipe, local = tiny
     out = root / f"after-cv2-{backend}.h5"
-    code = ("import sys, cv2, numpy as np; from mepipe.datasets import read_manifest; "
-            "from mepipe.recipe import load_recipe; from mepipe.runner import preprocess; "
-            "img = np.random.default_rng(0).random((1500, 1500)).astype(np.float32); "
-            "cv2.remap(img, img * 1000, img * 1000, cv2.INTER_LINEAR); cv2.resize(img, (2500, 2500)); "
-            "s, _ = read_manifest(sys.argv[1], dataset='scale'); "
-            "r = preprocess(s, sys.argv[2], load_recipe('default'), jobs=2, backend=sys.argv[3], progress=False); "
-            "print(r.done, cv2.getNumThreads())")
+    code = (
+        "import sys, cv2, numpy as np; from mepipe.datasets import read_manifest; "
+        "from mepipe.recipe import load_recipe; from mepipe.runner import preprocess; "
+        "img = np.random.default_rng(0).random((1500, 1500)).astype(np.float32); "
+        "cv2.remap(img, img * 1000, img * 1000, cv2.INTER_LINEAR); cv2.resize(img, (2500, 2500)); "
+        "s, _ = read_manifest(sys.argv[1], dataset='scale'); "
+        "r = preprocess(s, sys.argv[2], load_recipe('default'), jobs=2, backend=sys.argv[3], progress=False); "
+        "print(r.done, cv2.getNumThreads())"
+    )
     try:
-        p = subprocess.run([sys.executable, "-c", code, str(root / "set" / "manifest.csv"), str(out), backend],
-                           capture_output=True, text=True, timeout=120)
+        p = subprocess.run(
+            [sys.executable, "-c", code, str(root / "set" / "manifest.csv"), str(out), backend],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     except subprocess.TimeoutExpired:
         pytest.fail(f"preprocess --backend {backend} hung after the client used OpenCV's threads")
     assert p.returncode == 0, p.stderr

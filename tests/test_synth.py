@@ -1,4 +1,5 @@
 """The synthetic micro-expression set: determinism, manifest, exact ground truth, labels."""
+
 from __future__ import annotations
 
 import json
@@ -152,16 +153,25 @@ def test_faces_folder_skips_images_without_face(tmp_path):
     face = next(p for p in packaged_faces() if p.name == "astronaut.png")
     (faces / "a_face.png").write_bytes(face.read_bytes())
     cv2.imwrite(str(faces / "b_wall.png"), np.full((200, 200, 3), 128, np.uint8))
-    manifest = make_synthetic_set(tmp_path / "out", subjects=2, samples_per_subject=1, faces=faces, size=128,
-                                  frames_per_sample=3, emotions=("surprise",), progress=False)
+    manifest = make_synthetic_set(
+        tmp_path / "out",
+        subjects=2,
+        samples_per_subject=1,
+        faces=faces,
+        size=128,
+        frames_per_sample=3,
+        emotions=("surprise",),
+        progress=False,
+    )
     info = json.loads((tmp_path / "out" / "synth.json").read_text())
     assert info["faces"] == ["a_face.png"]
     assert info["skipped_faces"] == [{"file": "b_wall.png", "reason": "no face"}]
     samples, failures = read_manifest(manifest)
     assert failures == [] and [s.emotion for s in samples] == ["surprise", "surprise"]
     with pytest.raises(SynthError, match="no usable face"):
-        make_synthetic_set(tmp_path / "none", subjects=1, samples_per_subject=1, faces=[faces / "b_wall.png"],
-                           progress=False)
+        make_synthetic_set(
+            tmp_path / "none", subjects=1, samples_per_subject=1, faces=[faces / "b_wall.png"], progress=False
+        )
 
 
 def test_temporal_profile_shape():
@@ -172,8 +182,9 @@ def test_temporal_profile_shape():
         temporal_profile(5, 4)
 
 
-@pytest.mark.parametrize("kwargs", [dict(subjects=0), dict(frames_per_sample=2), dict(size=64),
-                                    dict(emotions=("anger",))])
+@pytest.mark.parametrize(
+    "kwargs", [dict(subjects=0), dict(frames_per_sample=2), dict(size=64), dict(emotions=("anger",))]
+)
 def test_bad_arguments_refused(tmp_path, kwargs):
     with pytest.raises(SynthError):
         make_synthetic_set(tmp_path, progress=False, **kwargs)

@@ -1,4 +1,5 @@
 """Pictures: flow colours, landmarks, the contact sheet and the plots."""
+
 from __future__ import annotations
 
 import colorsys
@@ -73,16 +74,18 @@ class FakeCache:
     def __init__(self, n, side=64, channels=3, seed=0):
         rng = np.random.default_rng(seed)
         self.records = []
-        for i in range(n):
+        for _ in range(n):
             onset = rng.integers(0, 256, (side, side, channels), dtype=np.uint8)
             flow = rng.normal(0, 1, (2, side, side)).astype(np.float32)
-            self.records.append({
-                "onset": onset,
-                "apex": np.roll(onset, 1, axis=1),
-                "flow": flow,
-                "strain": np.abs(flow[0]),
-                "landmarks": rng.uniform(0, side - 1, (2, 478, 2)).astype(np.float32),
-            })
+            self.records.append(
+                {
+                    "onset": onset,
+                    "apex": np.roll(onset, 1, axis=1),
+                    "flow": flow,
+                    "strain": np.abs(flow[0]),
+                    "landmarks": rng.uniform(0, side - 1, (2, 478, 2)).astype(np.float32),
+                }
+            )
         self.meta = pd.DataFrame({"key": [f"synth/s1/{i}" for i in range(n)], "emotion": ["surprise"] * n})
 
     def __len__(self):
@@ -96,7 +99,7 @@ def _panel(sheet, row, col, side):
     zoom, panel, _, _ = viz.sheet_geometry(side, 1)
     y0 = viz.SHEET_HEADER + row * (viz.SHEET_CAPTION + panel + viz.SHEET_PAD) + viz.SHEET_CAPTION
     x0 = viz.SHEET_PAD + col * (panel + viz.SHEET_PAD)
-    return sheet[y0:y0 + panel, x0:x0 + panel], zoom
+    return sheet[y0 : y0 + panel, x0 : x0 + panel], zoom
 
 
 def test_contact_sheet_layout_and_pixels(tmp_path):
@@ -132,8 +135,11 @@ def test_contact_sheet_grey_frames_indices_and_errors(tmp_path):
 
 
 def test_plot_confusion(tmp_path):
-    img = _png(viz.plot_confusion([[5, 1, 0], [2, 3, 1], [0, 0, 0]], ["happy", "sad", "other"], tmp_path / "cm.png",
-                                  title="LOSO"))
+    img = _png(
+        viz.plot_confusion(
+            [[5, 1, 0], [2, 3, 1], [0, 0, 0]], ["happy", "sad", "other"], tmp_path / "cm.png", title="LOSO"
+        )
+    )
     assert img.shape[2] == 3 and img.shape[1] > img.shape[0] > 200
     assert len(np.unique(img.reshape(-1, 3), axis=0)) > 20
     with pytest.raises(ValueError):
@@ -153,7 +159,10 @@ def test_plot_curves_angles_strain(tmp_path):
     assert strain.shape == (400, 460, 3)
     comps = _png(viz.plot_strain(np.stack([s, -s, s / 2]), tmp_path / "comp.png"))
     assert comps.shape == (380, 1200, 3)
-    for bad in (lambda: viz.plot_curves({}, tmp_path / "e.png"), lambda: viz.plot_angles({"x": []}, tmp_path / "e.png"),
-                lambda: viz.plot_strain(np.zeros((2, 4, 4)), tmp_path / "e.png")):
+    for bad in (
+        lambda: viz.plot_curves({}, tmp_path / "e.png"),
+        lambda: viz.plot_angles({"x": []}, tmp_path / "e.png"),
+        lambda: viz.plot_strain(np.zeros((2, 4, 4)), tmp_path / "e.png"),
+    ):
         with pytest.raises(ValueError):
             bad()

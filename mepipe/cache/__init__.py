@@ -15,6 +15,7 @@ the cache, then deletes the spooled files it committed. The cache file is theref
 complete, closed HDF5 file: a run killed at any moment leaves every committed sample readable, and
 the next run commits whatever was spooled before the kill. Readers never see a half-written sample.
 """
+
 from __future__ import annotations
 
 from .reader import Cache, open_cache
@@ -23,5 +24,18 @@ from .schema import FAILURE_COLUMNS, META_COLUMNS, SCHEMA_VERSION, CacheError, c
 from .spool import Spool, spool_dir
 from .writer import CacheWriter
 
-__all__ = ["Cache", "CacheError", "CacheWriter", "FAILURE_COLUMNS", "META_COLUMNS", "SCHEMA_VERSION", "SampleRecord",
-           "Spool", "check_schema", "open_cache", "record_from_sample", "safe_text", "spool_dir"]
+__all__ = [
+    "Cache",
+    "CacheError",
+    "CacheWriter",
+    "FAILURE_COLUMNS",
+    "META_COLUMNS",
+    "SCHEMA_VERSION",
+    "SampleRecord",
+    "Spool",
+    "check_schema",
+    "open_cache",
+    "record_from_sample",
+    "safe_text",
+    "spool_dir",
+]

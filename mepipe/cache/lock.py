@@ -4,6 +4,7 @@ A second writer is refused at once, naming the process that holds the lock; the 
 lock when its holder exits or is killed, so a stale lock file never blocks a later run. Readers
 take no lock: they see the last committed file.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -31,8 +32,10 @@ class CacheLock:
             except BlockingIOError:
                 holder = os.read(fd, 64).decode("ascii", "replace").strip() or "?"
                 os.close(fd)
-                raise CacheError(f"cache {self.cache_path} is being written by another mepipe process (pid {holder}); "
-                                 f"wait for it to finish, or write to another --out") from None
+                raise CacheError(
+                    f"cache {self.cache_path} is being written by another mepipe process (pid {holder}); "
+                    f"wait for it to finish, or write to another --out"
+                ) from None
             try:  # the lock file may have been removed and made anew while we waited for it
                 same = os.path.samestat(os.fstat(fd), os.stat(self.path))
             except FileNotFoundError:

@@ -1,4 +1,5 @@
 """The cache reader: :func:`open_cache` -> :class:`Cache` (imports h5py, numpy and pandas only)."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """One finished sample as the cache stores it: :class:`SampleRecord`."""
+
 from __future__ import annotations
 
 import json

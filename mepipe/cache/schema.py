@@ -1,5 +1,6 @@
 """The cache's schema: its version, metadata columns, the error type, and the string helpers every
 part of the cache shares (imports numpy only; h5py on first use)."""
+
 from __future__ import annotations
 
 from ..errors import MepipeError

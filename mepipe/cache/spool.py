@@ -10,6 +10,7 @@ the end of its log; it fails its length or CRC check and is dropped, with everyt
 Appending is a buffered write and no ``fsync``: a killed process loses nothing the kernel has
 taken; the commit that moves the records into the cache file fsyncs that file.
 """
+
 from __future__ import annotations
 
 import json
@@ -74,8 +75,9 @@ class Spool:
         fh = self._fh
         specs, offset = [], 0
         for name, a in arrays:
-            specs.append({"name": name, "dtype": a.dtype.str, "shape": list(a.shape), "offset": offset,
-                          "nbytes": a.nbytes})
+            specs.append(
+                {"name": name, "dtype": a.dtype.str, "shape": list(a.shape), "offset": offset, "nbytes": a.nbytes}
+            )
             offset += a.nbytes
         header = dict(header, arrays=specs)
         hb = json.dumps(header, separators=(",", ":")).encode("utf-8")
@@ -130,12 +132,12 @@ class Spool:
                 yield Entry(header, path, pos, hlen, plen, crc)
                 pos = end
 
-    def index(self) -> list["Entry"]:
+    def index(self) -> list[Entry]:
         """Every whole record of every log, in the order written (headers only: cheap)."""
         return [e for log in self.logs() for e in self._scan(log)]
 
     @staticmethod
-    def load(entry: "Entry") -> SampleRecord | None:
+    def load(entry: Entry) -> SampleRecord | None:
         """The sample record of ``entry``, its CRC checked and its arrays numeric; None when not."""
         try:
             with open(entry.log, "rb") as fh:
@@ -155,8 +157,9 @@ class Spool:
                     return None  # only numbers are spooled: anything else is not ours
                 n = int(np.prod(spec["shape"], dtype=np.int64))
                 arrays[spec["name"]] = np.frombuffer(body, dtype=dt, count=n, offset=int(spec["offset"])).reshape(
-                    spec["shape"])
-            fields = {k[len("field__"):]: v for k, v in arrays.items() if k.startswith("field__")}
+                    spec["shape"]
+                )
+            fields = {k[len("field__") :]: v for k, v in arrays.items() if k.startswith("field__")}
             return SampleRecord(h["key"], fields, dict(h["meta"]), arrays["aus"])
         except (KeyError, ValueError, TypeError):
             return None

@@ -7,6 +7,7 @@ does not define, a ``schema_version`` that is not one this mepipe reads, columns
 row counts disagree with ``meta/key``. NaN and inf in cached arrays are not refused here (the
 file is well formed); :func:`nonfinite_rows` finds them for ``inspect`` and ``train``.
 """
+
 from __future__ import annotations
 
 import json
@@ -40,16 +41,21 @@ def schema_version(attrs: dict, path) -> int:
     if isinstance(v, np.ndarray) and v.shape == ():
         v = v[()]
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
-        raise CacheError(f"cache {path}: schema_version {v!r} is not an integer version; this mepipe reads "
-                         f"{', '.join(map(str, READABLE_VERSIONS))}")
+        raise CacheError(
+            f"cache {path}: schema_version {v!r} is not an integer version; this mepipe reads "
+            f"{', '.join(map(str, READABLE_VERSIONS))}"
+        )
     v = int(v)
     if v > SCHEMA_VERSION:
-        raise CacheError(f"cache {path} has schema version {v}, newer than this mepipe reads ({SCHEMA_VERSION}); "
-                         f"upgrade mepipe")
+        raise CacheError(
+            f"cache {path} has schema version {v}, newer than this mepipe reads ({SCHEMA_VERSION}); upgrade mepipe"
+        )
     if v not in READABLE_VERSIONS:
-        raise CacheError(f"cache {path} has old schema version {v} (this mepipe reads "
-                         f"{', '.join(map(str, READABLE_VERSIONS))}); rebuild it: mepipe preprocess ... --out {path} "
-                         f"--overwrite")
+        raise CacheError(
+            f"cache {path} has old schema version {v} (this mepipe reads "
+            f"{', '.join(map(str, READABLE_VERSIONS))}); rebuild it: mepipe preprocess ... --out {path} "
+            f"--overwrite"
+        )
     return v
 
 
@@ -98,8 +104,10 @@ def validate_file(f, path) -> int:
     top = set(f.keys())
     expected = {"data", "meta", "failures"}
     if top - expected:
-        raise CacheError(f"cache {path}: unexpected object(s) {', '.join(sorted('/' + n for n in top - expected))} "
-                         f"outside the documented schema (docs/cache-format.md)")
+        raise CacheError(
+            f"cache {path}: unexpected object(s) {', '.join(sorted('/' + n for n in top - expected))} "
+            f"outside the documented schema (docs/cache-format.md)"
+        )
     missing = expected - top
     if missing:
         raise CacheError(f"cache {path} is damaged or incomplete: no {', '.join(sorted('/' + n for n in missing))}")
@@ -108,14 +116,18 @@ def validate_file(f, path) -> int:
             raise CacheError(f"cache {path}: /{g} is not a group")
     meta, data, fails = f["meta"], f["data"], f["failures"]
     allowed_meta = set(META_COLUMNS) | set(META_EXTRA)
-    for grp, allowed, what in ((meta, allowed_meta, "meta column"), (data, set(FIELD_SPECS), "field"),
-                               (fails, set(FAILURE_COLUMNS), "failures column")):
+    for grp, allowed, what in (
+        (meta, allowed_meta, "meta column"),
+        (data, set(FIELD_SPECS), "field"),
+        (fails, set(FAILURE_COLUMNS), "failures column"),
+    ):
         for name in grp:
             obj = grp[name]
             full = f"{grp.name}/{name}"
             if name not in allowed or not isinstance(obj, h5py.Dataset):
-                raise CacheError(f"cache {path}: unexpected {what} {full} outside the documented schema "
-                                 f"(docs/cache-format.md)")
+                raise CacheError(
+                    f"cache {path}: unexpected {what} {full} outside the documented schema (docs/cache-format.md)"
+                )
             _check_dataset(obj, full, path)
     if "key" not in meta:
         raise CacheError(f"cache {path} is damaged or incomplete: no /meta/key")
@@ -137,8 +149,10 @@ def validate_file(f, path) -> int:
         ds = data[name]
         kinds, ndim = FIELD_SPECS[name]
         if ds.shape[0] != n or ds.ndim != ndim + 1 or ds.dtype.kind not in kinds:
-            raise CacheError(f"cache {path}: /data/{name} has {ds.dtype}{ds.shape}; expected {n} rows of "
-                             f"{ndim}-D {'floats' if kinds == 'f' else 'uint8'} like /meta/key")
+            raise CacheError(
+                f"cache {path}: /data/{name} has {ds.dtype}{ds.shape}; expected {n} rows of "
+                f"{ndim}-D {'floats' if kinds == 'f' else 'uint8'} like /meta/key"
+            )
     lengths = {c: fails[c].shape for c in fails}
     if len({s for s in lengths.values()}) > 1 or any(len(s) != 1 for s in lengths.values()):
         raise CacheError(f"cache {path}: the failures columns disagree in length: {lengths}")
@@ -147,8 +161,9 @@ def validate_file(f, path) -> int:
     except (TypeError, ValueError) as e:
         raise CacheError(f"cache {path}: attribute 'fields' is not JSON ({e})") from None
     if not isinstance(fields, list) or sorted(fields) != sorted(data):
-        raise CacheError(f"cache {path}: attribute 'fields' ({fields!r}) does not list the datasets of /data "
-                         f"({sorted(data)})")
+        raise CacheError(
+            f"cache {path}: attribute 'fields' ({fields!r}) does not list the datasets of /data ({sorted(data)})"
+        )
     return n
 
 
@@ -156,13 +171,13 @@ def nonfinite_rows(f, fields=None, chunk: int = 64) -> dict[str, list[int]]:
     """Rows holding NaN or inf, per float field: ``{field: [row, ...]}`` (only fields with such rows)."""
     out: dict[str, list[int]] = {}
     data = f["data"]
-    for name in (fields if fields is not None else list(data)):
+    for name in fields if fields is not None else list(data):
         if name not in data or data[name].dtype.kind != "f":
             continue
         ds = data[name]
         bad: list[int] = []
         for s in range(0, ds.shape[0], chunk):
-            block = ds[s:s + chunk]
+            block = ds[s : s + chunk]
             ok = np.isfinite(block.reshape(len(block), -1)).all(axis=1)
             bad.extend(int(s + i) for i in np.flatnonzero(~ok))
         if bad:

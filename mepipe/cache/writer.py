@@ -1,5 +1,6 @@
 """The cache writer: validates an existing cache against the recipe, spools finished samples and
 commits them into the cache file by copy, append, fsync and atomic rename."""
+
 from __future__ import annotations
 
 import json
@@ -13,10 +14,18 @@ import numpy as np
 
 from ..atomic import fsync_dir, fsync_file
 from ..versions import library_versions
-from .records import SampleRecord
-from .schema import (FAILURE_COLUMNS, META_COLUMNS, SCHEMA_VERSION, CacheError, _decode, _h5py, _str_dtype,
-                     check_schema, safe_text)
 from .lock import CacheLock
+from .records import SampleRecord
+from .schema import (
+    FAILURE_COLUMNS,
+    META_COLUMNS,
+    SCHEMA_VERSION,
+    CacheError,
+    _decode,
+    _h5py,
+    _str_dtype,
+    safe_text,
+)
 from .spool import Spool
 
 
@@ -41,9 +50,20 @@ class CacheWriter:
     >>> w.add(record); w.fail(key, stage, reason); w.commit(); w.close()
     """
 
-    def __init__(self, path, recipe: dict, recipe_hash: str, annotations=(), overwrite: bool = False,
-                 compression: str | None = None, compression_opts: int | None = 4,
-                 commit_every: int = 32, commit_seconds: float = 30.0, commit_growth: float = 0.25, timer=None):
+    def __init__(
+        self,
+        path,
+        recipe: dict,
+        recipe_hash: str,
+        annotations=(),
+        overwrite: bool = False,
+        compression: str | None = None,
+        compression_opts: int | None = 4,
+        commit_every: int = 32,
+        commit_seconds: float = 30.0,
+        commit_growth: float = 0.25,
+        timer=None,
+    ):
         from ..timing import NO_TIMER
 
         self.timer = timer or NO_TIMER
@@ -106,13 +126,15 @@ class CacheWriter:
                 attrs = dict(f.attrs)
                 self._n_cached = validate_file(f, self.path)  # a cache to append to is untrusted too
         except OSError as e:
-            raise CacheError(f"existing cache is not a readable HDF5 file: {self.path} ({e}); "
-                             f"use --overwrite to start again") from None
+            raise CacheError(
+                f"existing cache is not a readable HDF5 file: {self.path} ({e}); use --overwrite to start again"
+            ) from None
         old = str(attrs.get("recipe_hash", ""))
         if old != self.recipe_hash:
             raise CacheError(
                 f"cache {self.path} was written with another recipe (hash {old}, now {self.recipe_hash}); "
-                f"use --overwrite to recompute it, or another --out")
+                f"use --overwrite to recompute it, or another --out"
+            )
         try:
             old_ann = json.loads(attrs.get("annotations", "[]"))
         except ValueError:
@@ -120,9 +142,11 @@ class CacheWriter:
         if self.annotations and old_ann != self.annotations:
             old_files = {(a.get("file"), a.get("sha256")) for a in old_ann or []}
             changed = [a["file"] for a in self.annotations if (a.get("file"), a.get("sha256")) not in old_files]
-            raise CacheError(f"cache {self.path} was made from other annotation files than this run's "
-                             f"({', '.join(changed) or 'different files'} differ by name or sha256); the cached "
-                             f"samples would keep the old annotation: use --overwrite to rebuild it, or another --out")
+            raise CacheError(
+                f"cache {self.path} was made from other annotation files than this run's "
+                f"({', '.join(changed) or 'different files'} differ by name or sha256); the cached "
+                f"samples would keep the old annotation: use --overwrite to rebuild it, or another --out"
+            )
 
     def _stamp_path(self):
         return self.spool.dir / "RECIPE_HASH"
@@ -207,9 +231,13 @@ class CacheWriter:
             raise
         except Exception as e:  # disk full, file size limit, I/O error: the cache file was not touched
             tmp.unlink(missing_ok=True)
-            kept = f"; {len(order)} finished sample(s) stay spooled in {self.spool.dir} and are committed by the next run"
-            raise CacheError(f"cannot write cache {self.path} ({type(e).__name__}: {e}); the existing cache is "
-                             f"unchanged{kept if order else ''}") from e
+            kept = (
+                f"; {len(order)} finished sample(s) stay spooled in {self.spool.dir} and are committed by the next run"
+            )
+            raise CacheError(
+                f"cannot write cache {self.path} ({type(e).__name__}: {e}); the existing cache is "
+                f"unchanged{kept if order else ''}"
+            ) from e
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
@@ -248,8 +276,9 @@ class CacheWriter:
             meta.create_dataset(col, shape=(0,), maxshape=(None,), dtype=dt, chunks=(256,))
         from ..aus import AU_LIST
 
-        aus = meta.create_dataset("aus", shape=(0, len(AU_LIST)), maxshape=(None, len(AU_LIST)),
-                                  dtype=np.uint8, chunks=(256, len(AU_LIST)))
+        aus = meta.create_dataset(
+            "aus", shape=(0, len(AU_LIST)), maxshape=(None, len(AU_LIST)), dtype=np.uint8, chunks=(256, len(AU_LIST))
+        )
         aus.attrs["au_list"] = np.asarray(AU_LIST, dtype=np.int64)
         fg = f.create_group("failures")
         for col in FAILURE_COLUMNS:
@@ -260,14 +289,23 @@ class CacheWriter:
         if name in data:
             ds = data[name]
             if ds.shape[1:] != arr.shape or ds.dtype != arr.dtype:
-                raise CacheError(f"field {name!r}: sample has {arr.dtype}{arr.shape}, cache has {ds.dtype}{ds.shape[1:]}")
+                raise CacheError(
+                    f"field {name!r}: sample has {arr.dtype}{arr.shape}, cache has {ds.dtype}{ds.shape[1:]}"
+                )
             return ds
         n = f["meta/key"].shape[0]
         if n:
             raise CacheError(f"field {name!r} is new but the cache already holds {n} samples without it")
-        ds = data.create_dataset(name, shape=(0,) + arr.shape, maxshape=(None,) + arr.shape, dtype=arr.dtype,
-                                 chunks=(1,) + arr.shape, compression=self.compression,
-                                 compression_opts=self.compression_opts, shuffle=self.compression is not None)
+        ds = data.create_dataset(
+            name,
+            shape=(0,) + arr.shape,
+            maxshape=(None,) + arr.shape,
+            dtype=arr.dtype,
+            chunks=(1,) + arr.shape,
+            compression=self.compression,
+            compression_opts=self.compression_opts,
+            shuffle=self.compression is not None,
+        )
         fields = json.loads(f.attrs["fields"])
         f.attrs["fields"] = json.dumps(sorted(set(fields) | {name}))
         return ds
@@ -287,7 +325,7 @@ class CacheWriter:
             added = 0
             todo = [e for e in entries if safe_text(e.key) not in existing]
             for i in range(0, len(todo), self.COMMIT_CHUNK):
-                recs = [self.spool.load(e) for e in todo[i:i + self.COMMIT_CHUNK]]
+                recs = [self.spool.load(e) for e in todo[i : i + self.COMMIT_CHUNK]]
                 recs = [r for r in recs if r is not None]  # a record that fails its CRC is recomputed next run
                 recs, bad = self._storable(recs)
                 fails += bad

@@ -10,6 +10,7 @@ The pair returned is a :class:`~mepipe.datasets.rows.LoadResult` (a 2-tuple that
 file read and the row counts). Sample notes are ``(kind, text)`` with kinds from
 :data:`mepipe.sample.NOTE_KINDS`; failure kinds are :data:`mepipe.datasets.cells.FAILURE_KINDS`.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -19,8 +20,15 @@ from dataclasses import dataclass
 from ..errors import AnnotationError
 from .manifest import read_manifest
 
-__all__ = ["read_manifest", "load_dataset", "list_datasets", "check_dataset", "report_dataset", "load_from_recipe",
-           "DatasetInfo"]
+__all__ = [
+    "read_manifest",
+    "load_dataset",
+    "list_datasets",
+    "check_dataset",
+    "report_dataset",
+    "load_from_recipe",
+    "DatasetInfo",
+]
 
 _MODULES = ("casme2", "samm", "smic", "casme3", "mmew")
 
@@ -36,8 +44,16 @@ class DatasetInfo:
 
 def _module(name: str):
     key = str(name).lower().replace("(me)^3", "me3").replace("_", "").replace("-", "")
-    aliases = {"casmeii": "casme2", "casme2": "casme2", "casme3": "casme3", "casme3a": "casme3", "samm": "samm",
-               "smic": "smic", "smichs": "smic", "mmew": "mmew"}
+    aliases = {
+        "casmeii": "casme2",
+        "casme2": "casme2",
+        "casme3": "casme3",
+        "casme3a": "casme3",
+        "samm": "samm",
+        "smic": "smic",
+        "smichs": "smic",
+        "mmew": "mmew",
+    }
     mod = aliases.get(key)
     if mod is None:
         raise AnnotationError(f"unknown dataset {name!r}; supported: {', '.join(_MODULES)}, manifest")
@@ -49,7 +65,9 @@ def list_datasets() -> list[DatasetInfo]:
     out = []
     for m in _MODULES:
         mod = importlib.import_module(f"{__name__}.{m}")
-        opts = tuple(p for p, v in inspect.signature(mod.load).parameters.items() if v.kind is inspect.Parameter.KEYWORD_ONLY)
+        opts = tuple(
+            p for p, v in inspect.signature(mod.load).parameters.items() if v.kind is inspect.Parameter.KEYWORD_ONLY
+        )
         out.append(DatasetInfo(mod.NAME, mod.DESCRIPTION, mod.EXPECTS, tuple(mod.EMOTIONS), opts))
     out.append(
         DatasetInfo(
@@ -77,7 +95,9 @@ def load_dataset(name: str, root, annotation=None, **options):
         allowed = {"dataset", "allow_outside_root"}
         bad = sorted(set(options) - allowed)
         if bad:
-            raise AnnotationError(f"unknown option(s) for manifest: {', '.join(bad)}; accepted: {', '.join(sorted(allowed))}")
+            raise AnnotationError(
+                f"unknown option(s) for manifest: {', '.join(bad)}; accepted: {', '.join(sorted(allowed))}"
+            )
         return read_manifest(root, **options)
     mod = _module(name)
     params = inspect.signature(mod.load).parameters

@@ -1,4 +1,5 @@
 """Apex rules, used where a dataset gives no usable apex: ``middle`` and ``max-motion``."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -20,6 +20,7 @@ Sheet frame numbers are file numbers (``img46.jpg`` is 46) and are turned into p
 cell that is missing or ``/`` (or outside onset..offset) is chosen with ``apex_rule`` (``middle``
 of onset..offset by default) and the sample is marked ``apex_estimated``, with a note.
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -108,13 +109,17 @@ def choose_sheet(root: Path, annotation=None, sheet: str = "auto") -> tuple[Path
     official = {v: [p for p in found if fnmatch.fnmatch(p.name.lower(), pat.lower())] for v, pat in SHEETS.items()}
     if sheet != "auto":
         if not official[sheet]:
-            raise AnnotationError(f"no CASME II {sheet} coding sheet ({SHEETS[sheet]}) under {root}; "
-                                  f"found: {', '.join(p.name for p in found)}")
+            raise AnnotationError(
+                f"no CASME II {sheet} coding sheet ({SHEETS[sheet]}) under {root}; "
+                f"found: {', '.join(p.name for p in found)}"
+            )
         path = official[sheet][-1]
         return path, f"sheet {sheet} chosen: {path.name}" if all(official.values()) else ""
     if all(official.values()):
-        choice = (f"both CASME II coding sheets found ({', '.join(v[-1].name for v in official.values())}); "
-                  f"using {path.name} (option sheet = 2014 | 2019 chooses)")
+        choice = (
+            f"both CASME II coding sheets found ({', '.join(v[-1].name for v in official.values())}); "
+            f"using {path.name} (option sheet = 2014 | 2019 chooses)"
+        )
         log.info(choice)
         return path, choice
     return path, ""
@@ -133,5 +138,6 @@ def load(root, annotation=None, *, frames: str = "auto", apex_rule: str = "middl
         folder = subject_clip_dir(fr, row, ref, root, prefixes=("sub",), widths=(2, 1, 3))
         return ctx.sample(ref, row, folder, row_frames(row, offset_required=False))
 
-    return collect_rows(NAME, path, table.rows, build, numbered_subject_label("sub{:02d}"), sheet=table.sheet,
-                        choice=choice)
+    return collect_rows(
+        NAME, path, table.rows, build, numbered_subject_label("sub{:02d}"), sheet=table.sheet, choice=choice
+    )

@@ -26,6 +26,7 @@ kept in ``extra["filename"]``. Emotions are lower-cased (the sheet writes ``Othe
 beside ``others``). A row's frame numbers are checked before its folder is looked for, so a broken
 row fails with the same reason in both layouts.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -47,8 +48,9 @@ ANNOTATION_PATTERNS = (
     "cas(me)*part*A*label*.xls*",
     "cas(me)*part*A*label*.csv",
 )
-EXPECTS = ("cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx and spNO.1/a/color/175.jpg, or "
-           "Part_A_ME_clip/frame/spNO.1_a_355/355.jpg")
+EXPECTS = (
+    "cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx and spNO.1/a/color/175.jpg, or Part_A_ME_clip/frame/spNO.1_a_355/355.jpg"
+)
 COLUMNS = {
     "subject": ("Subject",),
     "filename": ("Filename", "File name"),
@@ -123,8 +125,14 @@ def load(root, annotation=None, *, modality: str = "color", apex_rule: str = "mi
     """Read CAS(ME)^3 part A micro-expressions from ``root``. Returns ``(samples, failures)``."""
     root = Path(root)
     path, table = read_annotation(
-        root, annotation, ANNOTATION_PATTERNS, COLUMNS, REQUIRED,
-        what="CAS(ME)^3 part A label", apex_rule=apex_rule, max_depth=5,
+        root,
+        annotation,
+        ANNOTATION_PATTERNS,
+        COLUMNS,
+        REQUIRED,
+        what="CAS(ME)^3 part A label",
+        apex_rule=apex_rule,
+        max_depth=5,
     )
     kind, where = find_layout(root, layout, modality)
     rows = [(n, r) for n, r in table.rows if not (table.has("type") and r.get("type") and not _is_micro(r["type"]))]
@@ -150,5 +158,12 @@ def load(root, annotation=None, *, modality: str = "color", apex_rule: str = "mi
         extra = ctx.extra(row, filename=row["filename"])
         return ctx.sample(ref, row, folder_of(row, ref), numbers, extra, emotion=row["emotion"].lower())
 
-    return collect_rows(NAME, path, rows, build, lambda rowno, row: (row["subject"], sample_id(row)),
-                        sheet=table.sheet, skipped=len(table.rows) - len(rows))
+    return collect_rows(
+        NAME,
+        path,
+        rows,
+        build,
+        lambda rowno, row: (row["subject"], sample_id(row)),
+        sheet=table.sheet,
+        skipped=len(table.rows) - len(rows),
+    )

@@ -3,6 +3,7 @@ emotion keys; :class:`RowError` (why one row cannot be used, and which kind of f
 
 Strings read from annotation files are data only: they are never evaluated.
 """
+
 from __future__ import annotations
 
 import math
@@ -18,7 +19,7 @@ FAILURE_KINDS: dict[str, str] = {
     "below_first_frame": "a frame number below the dataset's first frame number (0 where frames start at 1)",
     "onset_after_offset": "the onset frame is after the offset frame",
     "apex_outside": "the apex is outside onset..offset and onset..offset is too long to trust (or absent): "
-                    "the row does not tell which frame is wrong",
+    "the row does not tell which frame is wrong",
     "folder_not_found": "the subject, clip or video folder is missing",
     "frame_not_found": "a frame number has no file in the clip folder",
     "bad_frames": "the clip folder has fewer than two frames, or two files carry one number",
@@ -116,4 +117,3 @@ def name_key(text) -> str:
     """Identifier compared loosely: lower case, digit runs without leading zeros (``s01_ne_01`` == ``s1_ne_1``)."""
     s = clean_cell(text).lower()
     return re.sub(r"\d+", lambda m: str(int(m.group(0))), s)
-

@@ -8,6 +8,7 @@
   failures by reason and notes by kind, then every problem row (``--notes``: every note too), and
   exits 1 when any row failed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,15 +28,28 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--counts", action="store_true", help="MEGC 2019 composite reference counts beside your copies'")
     p.add_argument("--dataset", action="append", default=[], help="dataset name (repeat with --root for several)")
     p.add_argument("--root", action="append", default=[], help="dataset folder (one per --dataset)")
-    p.add_argument("--annotation", action="append", default=[], help="annotation file override (one per --dataset, in order)")
+    p.add_argument(
+        "--annotation", action="append", default=[], help="annotation file override (one per --dataset, in order)"
+    )
     p.add_argument("--gt", help="official MEGC 2019 list combined_3class_gt*.csv: count exactly the listed samples")
-    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="adapter option, e.g. apex_rule=max-motion")
+    p.add_argument(
+        "--option", action="append", default=[], metavar="KEY=VALUE", help="adapter option, e.g. apex_rule=max-motion"
+    )
     sub = p.add_subparsers(dest="datasets_command")
-    c = sub.add_parser("check", help="sheet used, rows, samples, failures and notes of dataset copies; exit 1 if a row failed")
-    c.add_argument("--dataset", required=True, action="append", dest="check_dataset", help="repeat with --root for several")
+    c = sub.add_parser(
+        "check", help="sheet used, rows, samples, failures and notes of dataset copies; exit 1 if a row failed"
+    )
+    c.add_argument(
+        "--dataset", required=True, action="append", dest="check_dataset", help="repeat with --root for several"
+    )
     c.add_argument("--root", required=True, action="append", dest="check_root", help="one per --dataset")
-    c.add_argument("--annotation", action="append", default=[], dest="check_annotation",
-                   help="annotation file override (one per --dataset, in order)")
+    c.add_argument(
+        "--annotation",
+        action="append",
+        default=[],
+        dest="check_annotation",
+        help="annotation file override (one per --dataset, in order)",
+    )
     c.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", dest="check_option")
     c.add_argument("--notes", action="store_true", help="also list every note of every sample")
     p.set_defaults(func=run)
@@ -80,7 +94,9 @@ def _counts(args, out) -> int:
         got, failures = load_dataset(name, root, ann, **opts)
         samples += got
         if failures:
-            print(f"{name}: {len(got)} samples read, {len(failures)} rows failed (run `mepipe datasets check`)", file=out)
+            print(
+                f"{name}: {len(got)} samples read, {len(failures)} rows failed (run `mepipe datasets check`)", file=out
+            )
     _, info = select_megc2019(samples_table(samples), args.gt)
     print(composite_table(info), file=out)
     for why, n in sorted(info["left_out"].items()):

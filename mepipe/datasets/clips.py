@@ -2,6 +2,7 @@
 0-based positions in the numerically sorted frames of the clip folder (``img46.jpg`` is 46), and
 the sample's notes (estimated apex, long interval, onset == apex, AU text kept raw).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -33,8 +34,10 @@ class FrameIndex:
             if n is None:
                 continue
             if n in self.position:
-                raise RowError(f"two frame files carry number {n} in {self.folder}: "
-                               f"{self.files[self.position[n]].name}, {p.name}", "bad_frames")
+                raise RowError(
+                    f"two frame files carry number {n} in {self.folder}: {self.files[self.position[n]].name}, {p.name}",
+                    "bad_frames",
+                )
             self.position[n] = i
 
     def describe(self) -> str:
@@ -45,7 +48,9 @@ class FrameIndex:
     def pos(self, number: int, column: str) -> int:
         """Position of the file numbered ``number``; RowError naming the number when there is none."""
         if number not in self.position:
-            raise RowError(f"{column} {number} has no frame file in {self.folder} ({self.describe()})", "frame_not_found")
+            raise RowError(
+                f"{column} {number} has no frame file in {self.folder} ({self.describe()})", "frame_not_found"
+            )
         return self.position[number]
 
 
@@ -74,11 +79,16 @@ def sheet_apex(onset, apex, offset, *, fps=None, first_frame=None, dataset="") -
     """
     values = f"(sheet: onset {_v(onset)}, apex {_v(apex)}, offset {_v(offset)})"
     if first_frame is not None:
-        low = [f"{c} frame {n}" for c, n in (("onset", onset), ("apex", apex), ("offset", offset))
-               if n is not None and n < first_frame]
+        low = [
+            f"{c} frame {n}"
+            for c, n in (("onset", onset), ("apex", apex), ("offset", offset))
+            if n is not None and n < first_frame
+        ]
         if low:
-            raise RowError(f"{' and '.join(low)} below {first_frame}: {dataset} frames are numbered from "
-                           f"{first_frame} {values}", "below_first_frame")
+            raise RowError(
+                f"{' and '.join(low)} below {first_frame}: {dataset} frames are numbered from {first_frame} {values}",
+                "below_first_frame",
+            )
     if onset is not None and offset is not None and onset > offset:
         raise RowError(f"onset frame {onset} is after offset frame {offset} {values}", "onset_after_offset")
     if apex is None or onset is None or (onset <= apex and (offset is None or apex <= offset)):
@@ -87,9 +97,12 @@ def sheet_apex(onset, apex, offset, *, fps=None, first_frame=None, dataset="") -
     if offset is None:
         raise RowError(f"apex frame {apex} is {where} and the row has no offset {values}", "apex_outside")
     if fps and (offset - onset) / fps > LONG_INTERVAL_S:
-        raise RowError(f"apex frame {apex} is {where}, and onset..offset {onset}..{offset} lasts "
-                       f"{seconds(offset - onset, fps)}, too long to trust either: the row does not tell which frame "
-                       f"is wrong {values}", "apex_outside")
+        raise RowError(
+            f"apex frame {apex} is {where}, and onset..offset {onset}..{offset} lasts "
+            f"{seconds(offset - onset, fps)}, too long to trust either: the row does not tell which frame "
+            f"is wrong {values}",
+            "apex_outside",
+        )
     return None, f"sheet apex {apex} is {where}"
 
 
@@ -180,5 +193,6 @@ def add_clip_notes(sample: Sample, fps: float | None) -> None:
         sample.add_note("onset_equals_apex", f"onset and apex are both frame {first}: onset->apex flow will be ~zero")
     raw = unparsed(parse_au_tokens(sample.aus))
     if raw:
-        sample.add_note("au_raw", f"AU cell {sample.aus!r}: {', '.join(map(repr, raw))} is not an Action Unit, "
-                                  "kept as text")
+        sample.add_note(
+            "au_raw", f"AU cell {sample.aus!r}: {', '.join(map(repr, raw))} is not an Action Unit, kept as text"
+        )

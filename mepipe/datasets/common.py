@@ -13,6 +13,7 @@
 Strings read from annotation files are data only: they are never evaluated, and any path built
 from them is checked to stay inside the dataset root.
 """
+
 from __future__ import annotations
 
 from .apex import APEX_RULES, check_apex_rule, estimate_apex
@@ -44,10 +45,41 @@ from .rows import (
 from .tables import Table, read_sheet, read_table, sheet_names
 
 __all__ = [
-    "APEX_RULES", "FAILURE_KINDS", "LONG_INTERVAL_S", "MISSING", "FrameIndex", "LoadResult", "RowCollector", "RowError",
-    "RowRef", "SheetRows", "Table", "annotation_candidates", "check_apex_rule", "child_dir", "clean_cell",
-    "collect_rows", "describe_dir", "estimate_apex", "find_annotation", "find_dirs", "is_missing", "name_key",
-    "norm_emotion", "norm_header", "numbered_subject_label", "parse_frame_number", "read_annotation", "read_sheet",
-    "read_table", "resolve_clip", "row_frames", "run_rows", "sheet_apex", "sheet_names", "subject_clip_dir",
-    "subject_dir", "walk",
+    "APEX_RULES",
+    "FAILURE_KINDS",
+    "LONG_INTERVAL_S",
+    "MISSING",
+    "FrameIndex",
+    "LoadResult",
+    "RowCollector",
+    "RowError",
+    "RowRef",
+    "SheetRows",
+    "Table",
+    "annotation_candidates",
+    "check_apex_rule",
+    "child_dir",
+    "clean_cell",
+    "collect_rows",
+    "describe_dir",
+    "estimate_apex",
+    "find_annotation",
+    "find_dirs",
+    "is_missing",
+    "name_key",
+    "norm_emotion",
+    "norm_header",
+    "numbered_subject_label",
+    "parse_frame_number",
+    "read_annotation",
+    "read_sheet",
+    "read_table",
+    "resolve_clip",
+    "row_frames",
+    "run_rows",
+    "sheet_apex",
+    "sheet_names",
+    "subject_clip_dir",
+    "subject_dir",
+    "walk",
 ]

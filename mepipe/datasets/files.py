@@ -2,6 +2,7 @@
 by name, and folders named by annotation cells (matched case-insensitively, refused when they
 are not plain names or lead outside the dataset root).
 """
+
 from __future__ import annotations
 
 import re
@@ -17,11 +18,17 @@ def annotation_candidates(root: Path, patterns: tuple[str, ...], max_depth: int 
     import fnmatch
 
     files = [p for p in walk(root, max_depth) if p.is_file() and not p.name.startswith("~$")]
-    return [sorted((p for p in files if fnmatch.fnmatch(p.name.lower(), pat.lower())), key=lambda p: (p.name.lower(), str(p)))
-            for pat in patterns]
+    return [
+        sorted(
+            (p for p in files if fnmatch.fnmatch(p.name.lower(), pat.lower())), key=lambda p: (p.name.lower(), str(p))
+        )
+        for pat in patterns
+    ]
 
 
-def find_annotation(root: Path, patterns: tuple[str, ...], override=None, max_depth: int = 4, what: str = "annotation") -> Path:
+def find_annotation(
+    root: Path, patterns: tuple[str, ...], override=None, max_depth: int = 4, what: str = "annotation"
+) -> Path:
     """The annotation file: ``override`` (relative to ``root`` or absolute) or the first file under
     ``root`` (down to ``max_depth`` folders) whose name matches one of ``patterns``.
 
@@ -132,4 +139,3 @@ def subject_dir(parent: Path, subject: str, root: Path, prefixes=("sub", "s", ""
     except OSError:
         pass
     raise RowError(f"subject folder for subject {s!r} not found in {parent}", "folder_not_found")
-

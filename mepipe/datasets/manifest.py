@@ -6,6 +6,7 @@ frames; ``offset`` and ``aus`` may be empty. Every bad row is reported with its 
 problem; good rows are kept. An AU cell never fails a row: text that is not an AU is kept and
 noted (``au_raw``), as in the sheet adapters.
 """
+
 from __future__ import annotations
 
 import csv
@@ -60,8 +61,10 @@ def resolve_inside(root: Path, rel: str, allow_outside_root: bool) -> Path:
             except (RuntimeError, OSError) as e:
                 raise ValueError(f"frame file {f} cannot be resolved ({e}): a symlink loop?") from None
             if not _inside(real, r):
-                raise ValueError(f"frame file {f} leads outside the dataset root {r} (to {real}); "
-                                 f"use --allow-outside-root to read it")
+                raise ValueError(
+                    f"frame file {f} leads outside the dataset root {r} (to {real}); "
+                    f"use --allow-outside-root to read it"
+                )
     return p
 
 
@@ -83,7 +86,9 @@ def read_manifest(path, dataset: str | None = None, allow_outside_root: bool = F
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
     missing = [c for c in REQUIRED if c not in header]
     if missing:
-        raise AnnotationError(f"manifest {path} lacks column(s) {', '.join(missing)}; has: {', '.join(header) or 'none'}")
+        raise AnnotationError(
+            f"manifest {path} lacks column(s) {', '.join(missing)}; has: {', '.join(header) or 'none'}"
+        )
     samples: list[Sample] = []
     aus_known = "aus" in header  # without the column the AUs are unknown, not "none active"
     col = RowCollector(dataset, path)
@@ -99,8 +104,10 @@ def read_manifest(path, dataset: str | None = None, allow_outside_root: bool = F
                 raise ValueError("sample_id is empty")
             for name, v in (("subject", subject), ("sample_id", sid)):
                 if "/" in v:
-                    raise ValueError(f"{name} {v!r} holds a '/', which sample keys (dataset/subject/sample_id) "
-                                     f"reserve: two rows could give one key")
+                    raise ValueError(
+                        f"{name} {v!r} holds a '/', which sample keys (dataset/subject/sample_id) "
+                        f"reserve: two rows could give one key"
+                    )
             if any("\x00" in v for v in row.values()):
                 bad = [k for k, v in row.items() if "\x00" in v]
                 raise ValueError(f"cell(s) {', '.join(bad)} hold a NUL byte, which the cache cannot store")
@@ -142,5 +149,6 @@ def read_manifest(path, dataset: str | None = None, allow_outside_root: bool = F
         add_clip_notes(samples[-1], fps=None)
     if not samples and not col.failures:
         raise AnnotationError(f"manifest has no rows: {path}")
-    return LoadResult(samples, col.failures, source=path, rows=len(samples) + len(col.failures),
-                      failure_kinds=col.kinds)
+    return LoadResult(
+        samples, col.failures, source=path, rows=len(samples) + len(col.failures), failure_kinds=col.kinds
+    )

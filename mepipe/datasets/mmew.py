@@ -12,6 +12,7 @@ Point ``root`` at the MMEW folder:
 
 MMEW writes an AU's side after its number (``12L``, ``4R+7``); :mod:`mepipe.aus` reads it.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -66,15 +67,21 @@ def load(root, annotation=None, *, apex_rule: str = "middle"):
             raise RowError("subject is empty", "missing_value")
         folder = clips.get(fname.lower())
         if folder is None or "/" in fname or "\\" in fname:
-            raise RowError(f"clip folder {fname!r} not found in any emotion folder of Micro_Expression",
-                           "folder_not_found")
+            raise RowError(
+                f"clip folder {fname!r} not found in any emotion folder of Micro_Expression", "folder_not_found"
+            )
         extra = ctx.extra(row)
         if row.get("remarks"):
             extra["remarks"] = row["remarks"]
         notes = []
         if norm_emotion(folder.parent.name) != norm_emotion(row["emotion"]):
-            notes.append(("contradiction", f"clip is filed under {folder.parent.name}/ but the sheet says "
-                                           f"{row['emotion']}; the sheet's emotion is used"))
+            notes.append(
+                (
+                    "contradiction",
+                    f"clip is filed under {folder.parent.name}/ but the sheet says "
+                    f"{row['emotion']}; the sheet's emotion is used",
+                )
+            )
         return ctx.sample(ref, row, folder, row_frames(row), extra, notes=notes)
 
     return collect_rows(NAME, path, table.rows, build, sheet=table.sheet)

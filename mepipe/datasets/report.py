@@ -1,5 +1,6 @@
 """What one adapter run read, for ``mepipe datasets check``: the sheet used, rows, samples,
 failures by reason and notes by kind."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -21,12 +22,19 @@ class DatasetReport:
     note_kinds: Counter = field(default_factory=Counter)  # samples carrying each note kind
 
     @classmethod
-    def from_load(cls, name: str, result) -> "DatasetReport":
+    def from_load(cls, name: str, result) -> DatasetReport:
         """From an adapter's :class:`mepipe.datasets.rows.LoadResult`."""
         samples, failures = result
         return cls(
-            name=name, source=result.source, sheet=result.sheet, choice=result.choice, rows=result.rows,
-            skipped=result.skipped, samples=samples, failures=failures, failure_kinds=Counter(result.failure_kinds),
+            name=name,
+            source=result.source,
+            sheet=result.sheet,
+            choice=result.choice,
+            rows=result.rows,
+            skipped=result.skipped,
+            samples=samples,
+            failures=failures,
+            failure_kinds=Counter(result.failure_kinds),
             note_kinds=Counter(k for s in samples for k in dict.fromkeys(s.note_kinds())),
         )
 
@@ -37,6 +45,7 @@ class DatasetReport:
 
     def text(self, notes: bool = False) -> str:
         """The summary block; with ``notes`` every sample's notes follow, one per line."""
+
         def counts(c: Counter) -> str:
             return ", ".join(f"{k} {n}" for k, n in sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))) or "none"
 

@@ -7,6 +7,7 @@ the row and the sample, and one bad row never stops the others.
 * :class:`SheetRows`: one adapter run's shared settings (dataset, file, apex rule, frame rate) and
   :meth:`SheetRows.sample`, a row's cells to a validated :class:`Sample`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -39,9 +40,14 @@ class LoadResult(tuple):
         return self
 
     def __getnewargs_ex__(self):  # pickle and copy: rebuild with the same attributes
-        return (self[0], self[1]), {"source": self.source, "sheet": self.sheet, "rows": self.rows,
-                                    "skipped": self.skipped, "failure_kinds": self.failure_kinds,
-                                    "choice": self.choice}
+        return (self[0], self[1]), {
+            "source": self.source,
+            "sheet": self.sheet,
+            "rows": self.rows,
+            "skipped": self.skipped,
+            "failure_kinds": self.failure_kinds,
+            "choice": self.choice,
+        }
 
     @property
     def samples(self) -> list[Sample]:
@@ -87,8 +93,16 @@ class RowCollector:
     def result(self, *, source=None, sheet: str = "", skipped: int = 0, choice: str = "") -> LoadResult:
         if not self.samples and not self.failures:
             raise AnnotationError(f"annotation file has no data rows: {self.path}")
-        return LoadResult(self.samples, self.failures, source=source or self.path, sheet=sheet, rows=self.rows,
-                          skipped=skipped, failure_kinds=self.kinds, choice=choice)
+        return LoadResult(
+            self.samples,
+            self.failures,
+            source=source or self.path,
+            sheet=sheet,
+            rows=self.rows,
+            skipped=skipped,
+            failure_kinds=self.kinds,
+            choice=choice,
+        )
 
 
 @dataclass
@@ -115,8 +129,9 @@ def run_rows(col: RowCollector, rows, build, label=None, *, count: bool = True) 
             col.fail(rowno, ref.subject, ref.sample_id, str(e), e.kind)
 
 
-def collect_rows(dataset: str, path: Path, rows, build, label=None, *, sheet: str = "", skipped: int = 0,
-                 choice: str = "") -> LoadResult:
+def collect_rows(
+    dataset: str, path: Path, rows, build, label=None, *, sheet: str = "", skipped: int = 0, choice: str = ""
+) -> LoadResult:
     """``(samples, failures)`` from the rows of annotation file ``path`` (see :func:`run_rows`)."""
     col = RowCollector(dataset, path)
     run_rows(col, rows, build, label)
@@ -192,16 +207,37 @@ class SheetRows:
         """A sample's ``extra``: the annotation file name, ``fields``, then the sheet's unmapped columns."""
         return {"annotation": self.path.name, **fields, **row["_extra"]}
 
-    def sample(self, ref: RowRef, row, folder: Path, numbers, extra: dict | None = None, *, emotion=None,
-               notes=(), apex_missing: str | None = None) -> Sample:
+    def sample(
+        self,
+        ref: RowRef,
+        row,
+        folder: Path,
+        numbers,
+        extra: dict | None = None,
+        *,
+        emotion=None,
+        notes=(),
+        apex_missing: str | None = None,
+    ) -> Sample:
         """:func:`resolve_clip` for an annotation row: ``numbers`` are its ``(onset, apex, offset)``
         frame numbers; the emotion (unless given), the AUs and the objective class are the row's cells."""
         onset, apex, offset = numbers
         return resolve_clip(
-            dataset=self.dataset, subject=ref.subject, sample_id=ref.sample_id, folder=folder, onset=onset,
-            apex=apex, offset=offset, emotion=row["emotion"] if emotion is None else emotion,
-            aus_text=row.get("aus", ""), apex_rule=self.apex_rule,
-            extra=self.extra(row) if extra is None else extra, fps=self.fps, first_frame=self.first_frame,
-            apex_missing=apex_missing or apex_cell_text(row), objective=row.get("objective", ""), notes=notes,
+            dataset=self.dataset,
+            subject=ref.subject,
+            sample_id=ref.sample_id,
+            folder=folder,
+            onset=onset,
+            apex=apex,
+            offset=offset,
+            emotion=row["emotion"] if emotion is None else emotion,
+            aus_text=row.get("aus", ""),
+            apex_rule=self.apex_rule,
+            extra=self.extra(row) if extra is None else extra,
+            fps=self.fps,
+            first_frame=self.first_frame,
+            apex_missing=apex_missing or apex_cell_text(row),
+            objective=row.get("objective", ""),
+            notes=notes,
             index_cache=self.cache,
         )

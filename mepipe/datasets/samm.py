@@ -17,6 +17,7 @@ AU cells are read by :mod:`mepipe.aus` (SAMM writes ``A`` for asymmetric, ``ref(
 alternatives and intensities); ``Objective Classes`` becomes ``Sample.objective``; a Duration that
 disagrees with offset - onset + 1 is a ``contradiction`` note.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -28,7 +29,12 @@ NAME = "samm"
 FPS = 200
 DESCRIPTION = "SAMM: 159 micro-movements of 32 subjects, 200 fps, greyscale"
 EMOTIONS = ("Anger", "Contempt", "Disgust", "Fear", "Happiness", "Other", "Sadness", "Surprise")
-ANNOTATION_PATTERNS = ("SAMM_Micro_FACS_Codes_v*.xlsx", "SAMM_*_Micro_FACS_Codes*.xlsx", "SAMM*FACS*Codes*.xls*", "SAMM*FACS*Codes*.csv")
+ANNOTATION_PATTERNS = (
+    "SAMM_Micro_FACS_Codes_v*.xlsx",
+    "SAMM_*_Micro_FACS_Codes*.xlsx",
+    "SAMM*FACS*Codes*.xls*",
+    "SAMM*FACS*Codes*.csv",
+)
 EXPECTS = "SAMM_Micro_FACS_Codes_v2.xlsx (title block above the header) and 006/006_1_2/006_05562.jpg"
 COLUMNS = {
     "subject": ("Subject",),
@@ -71,8 +77,13 @@ def load(root, annotation=None, *, apex_rule: str = "middle"):
             extra["duration"] = dur
             try:
                 if int(float(dur)) != offset - onset + 1:
-                    notes.append(("contradiction", f"Duration {dur} differs from offset - onset + 1 = "
-                                                   f"{offset - onset + 1}; onset and offset are used"))
+                    notes.append(
+                        (
+                            "contradiction",
+                            f"Duration {dur} differs from offset - onset + 1 = "
+                            f"{offset - onset + 1}; onset and offset are used",
+                        )
+                    )
             except ValueError:
                 pass
         return ctx.sample(ref, row, folder, numbers, extra, notes=notes)

@@ -27,6 +27,7 @@ or ``max-motion`` (the frame whose grey image differs most from the onset frame,
 difference: a cheap proxy for the moment of largest motion). Samples are marked
 ``apex_estimated``. The dataset name is ``smic`` for HS and ``smic-vis``/``smic-nir`` otherwise.
 """
+
 from __future__ import annotations
 
 import re
@@ -111,8 +112,15 @@ def find_sheet(root: Path, annotation, subset: str) -> tuple[Path, object] | Non
     return None
 
 
-def load(root, annotation=None, *, subset: str = "HS", apex_rule: str = "middle", release: str = "auto",
-         second_interval: str = "note"):
+def load(
+    root,
+    annotation=None,
+    *,
+    subset: str = "HS",
+    apex_rule: str = "middle",
+    release: str = "auto",
+    second_interval: str = "note",
+):
     """Read SMIC from ``root``. Returns ``(samples, failures)``.
 
     ``release``: ``auto`` (SMIC-E when its annotation file is found or given, else the original
@@ -131,8 +139,10 @@ def load(root, annotation=None, *, subset: str = "HS", apex_rule: str = "middle"
     if found is not None:
         result = _load_extended(root, *found, subset, apex_rule, second_interval)
     elif release == "extended":
-        raise AnnotationError(f"no SMIC-{subset}-E annotation file under {root} (SMIC-{subset}-E_annotation*.xlsx, "
-                              f"or a SMIC-*-E_annotation workbook with a sheet {subset!r}); pass --annotation FILE")
+        raise AnnotationError(
+            f"no SMIC-{subset}-E annotation file under {root} (SMIC-{subset}-E_annotation*.xlsx, "
+            f"or a SMIC-*-E_annotation workbook with a sheet {subset!r}); pass --annotation FILE"
+        )
     else:
         result = _load_original(root, subset, apex_rule)
     for s in result.samples:
@@ -158,15 +168,31 @@ def _load_original(root: Path, subset: str, apex_rule: str):
                 where = str(clip.relative_to(base))
                 try:
                     if emotion not in EMOTIONS:
-                        raise RowError(f"emotion folder {edir.name!r} is not one of {', '.join(EMOTIONS)}", "unknown_emotion")
+                        raise RowError(
+                            f"emotion folder {edir.name!r} is not one of {', '.join(EMOTIONS)}", "unknown_emotion"
+                        )
                     code = _emotion_from_name(clip.name)
-                    notes = [("contradiction", f"clip name code says {code}, folder says {emotion}; folder used")] \
-                        if code and code != emotion else []
+                    notes = (
+                        [("contradiction", f"clip name code says {code}, folder says {emotion}; folder used")]
+                        if code and code != emotion
+                        else []
+                    )
                     sample = resolve_clip(
-                        dataset=name, subject=sdir.name, sample_id=clip.name, folder=clip, onset=None, apex=None,
-                        offset=None, emotion=emotion, aus_text="", apex_rule=apex_rule,
-                        extra={"subset": subset, "release": "SMIC", "emotion_source": "folder"}, fps=FPS[subset],
-                        apex_missing=NO_APEX, notes=notes, first_last_default=True,
+                        dataset=name,
+                        subject=sdir.name,
+                        sample_id=clip.name,
+                        folder=clip,
+                        onset=None,
+                        apex=None,
+                        offset=None,
+                        emotion=emotion,
+                        aus_text="",
+                        apex_rule=apex_rule,
+                        extra={"subset": subset, "release": "SMIC", "emotion_source": "folder"},
+                        fps=FPS[subset],
+                        apex_missing=NO_APEX,
+                        notes=notes,
+                        first_last_default=True,
                     )
                     col.add(where, sample)
                 except RowError as e:
@@ -181,7 +207,14 @@ def _load_extended(root: Path, path: Path, sheet, subset: str, apex_rule: str, s
     name = dataset_name(subset)
     # the long clips live in the folder holding s01, s02 ... next to (or below) the annotation
     candidates = [path.parent, *[d for d in find_dirs(root, [f"SMIC-{subset}-E", f"SMIC_{subset}_E", subset], 3)], root]
-    base = next((c for c in candidates if c.is_dir() and any(p.is_dir() and re.fullmatch(r"[sS]\d+", p.name) for p in c.iterdir())), None)
+    base = next(
+        (
+            c
+            for c in candidates
+            if c.is_dir() and any(p.is_dir() and re.fullmatch(r"[sS]\d+", p.name) for p in c.iterdir())
+        ),
+        None,
+    )
     if base is None:
         raise AnnotationError(f"no SMIC-E subject folders (s01, s02 ...) next to {path} or under {root}")
     ctx = SheetRows(name, path, apex_rule, fps=FPS[subset])
@@ -197,10 +230,20 @@ def _load_extended(root: Path, path: Path, sheet, subset: str, apex_rule: str, s
         written, code = norm_emotion(row.get("emotion", "")), _emotion_from_name(fname)
         emotion = written or code
         if emotion not in EMOTIONS:
-            raise RowError(f"emotion {clean_cell(row.get('emotion', '')) or fname!r} is not one of {', '.join(EMOTIONS)}",
-                           "unknown_emotion")
-        notes = [("contradiction", f"the sheet's emotion is {written}, the clip name {fname} says {code}; "
-                                   "the sheet's emotion is used")] if written and code and written != code else []
+            raise RowError(
+                f"emotion {clean_cell(row.get('emotion', '')) or fname!r} is not one of {', '.join(EMOTIONS)}",
+                "unknown_emotion",
+            )
+        notes = (
+            [
+                (
+                    "contradiction",
+                    f"the sheet's emotion is {written}, the clip name {fname} says {code}; the sheet's emotion is used",
+                )
+            ]
+            if written and code and written != code
+            else []
+        )
         return folder, emotion, notes
 
     def second(row):
@@ -211,17 +254,25 @@ def _load_extended(root: Path, path: Path, sheet, subset: str, apex_rule: str, s
         folder, emotion, notes = clip_and_emotion(row, fname)
         on2, off2 = second(row)
         if on2 or off2:
-            how = f"loaded as {fname}_2" if second_interval == "sample" else \
-                f"not loaded (option second_interval = sample loads it as {fname}_2)"
-            notes.append(("second_interval", f"the sheet also gives Onset2F..Offset2F {on2 or '?'}..{off2 or '?'}, {how}"))
+            how = (
+                f"loaded as {fname}_2"
+                if second_interval == "sample"
+                else f"not loaded (option second_interval = sample loads it as {fname}_2)"
+            )
+            notes.append(
+                ("second_interval", f"the sheet also gives Onset2F..Offset2F {on2 or '?'}..{off2 or '?'}, {how}")
+            )
         extra = ctx.extra(row, subset=subset, release="SMIC-E")
         return ctx.sample(ref, row, folder, row_frames(row), extra, emotion=emotion, notes=notes, apex_missing=NO_APEX)
 
     def build_second(row, ref):
         fname = ref.sample_id[:-2]
         folder, emotion, notes = clip_and_emotion(row, fname)
-        numbers = (parse_frame_number(row["onset2"], "second onset frame (Onset2F)"), None,
-                   parse_frame_number(row["offset2"], "second offset frame (Offset2F)"))
+        numbers = (
+            parse_frame_number(row["onset2"], "second onset frame (Onset2F)"),
+            None,
+            parse_frame_number(row["offset2"], "second offset frame (Offset2F)"),
+        )
         notes.append(("second_interval", f"second interval of {fname}: Onset2F..Offset2F {numbers[0]}..{numbers[2]}"))
         extra = ctx.extra(row, subset=subset, release="SMIC-E", interval="2")
         return ctx.sample(ref, row, folder, numbers, extra, emotion=emotion, notes=notes, apex_missing=NO_APEX)

@@ -2,6 +2,7 @@
 header row found by its content (SAMM has a title block above it) and columns by header text,
 never by position.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -98,7 +99,9 @@ def _match_column(header: str, aliases) -> bool:
     return any(h == a or (len(a) >= 4 and h.startswith(a)) for a in aliases)
 
 
-def read_table(path, spec: dict[str, tuple[str, ...]], required: tuple[str, ...], sheet=0, scan_rows: int = 60) -> Table:
+def read_table(
+    path, spec: dict[str, tuple[str, ...]], required: tuple[str, ...], sheet=0, scan_rows: int = 60
+) -> Table:
     """Read an annotation sheet whose header row is found by content.
 
     ``spec`` maps a column key to header aliases (compared with :func:`norm_header`: case, spaces
@@ -139,7 +142,7 @@ def read_table(path, spec: dict[str, tuple[str, ...]], required: tuple[str, ...]
         header_row=header_idx + 1,
         columns={k: clean_cell(header[j]) for k, j in colmap.items()},
         extra_columns=[h for _, h in extra_cols],
-        sheet=sheet if isinstance(sheet, str) else (sheet_names(path)[sheet:sheet + 1] or [""])[0],
+        sheet=sheet if isinstance(sheet, str) else (sheet_names(path)[sheet : sheet + 1] or [""])[0],
     )
     for i in range(header_idx + 1, len(cells)):
         row = cells[i]
@@ -150,4 +153,3 @@ def read_table(path, spec: dict[str, tuple[str, ...]], required: tuple[str, ...]
         values["_extra"] = {h: v for h, v in extras.items() if v}
         table.rows.append((i + 1, values))
     return table
-

@@ -10,6 +10,7 @@
 as ``model(**inputs)`` with exactly the cache fields of ``model.config.inputs`` as batched float
 tensors and returns logits ``(B, num_classes)``. See docs/models.md.
 """
+
 from __future__ import annotations
 
 from .registry import KNOWN_INPUTS, ModelConfig, create_model, get_config, list_models

@@ -25,6 +25,7 @@ one key returns its value whatever Q and K are, so that level's spatial attentio
 and output projections only (the same function); a downsampling conv on a 1 x 1 map (input sizes
 below 28) is 1 x 1, as only the centre tap of a wider kernel would ever touch it.
 """
+
 from __future__ import annotations
 
 import math
@@ -140,10 +141,21 @@ class AHMSANet(nn.Module):
     input_scale: torch.Tensor  # buffers (input_norm="rms")
     input_fitted: torch.Tensor
 
-    def __init__(self, num_classes: int, input_size: int = 28, patch: int = 7, dims=(128, 128, 128),
-                 depths=(2, 2, 8), heads: int = 4, mlp_ratio: float = 4.0, dropout: float = 0.0,
-                 in_ch: int = 3, input_norm: str = "rms", pos_embed: bool = False,
-                 config: ModelConfig | None = None):
+    def __init__(
+        self,
+        num_classes: int,
+        input_size: int = 28,
+        patch: int = 7,
+        dims=(128, 128, 128),
+        depths=(2, 2, 8),
+        heads: int = 4,
+        mlp_ratio: float = 4.0,
+        dropout: float = 0.0,
+        in_ch: int = 3,
+        input_norm: str = "rms",
+        pos_embed: bool = False,
+        config: ModelConfig | None = None,
+    ):
         super().__init__()
         if len(dims) != len(depths):
             raise ValueError("dims and depths must have the same length")
@@ -166,13 +178,17 @@ class AHMSANet(nn.Module):
         self.levels = nn.ModuleList()
         self.downs = nn.ModuleList()
         for i, (dim, depth) in enumerate(zip(dims, depths)):
-            self.levels.append(nn.Sequential(*[MultiScaleAttentionBlock(dim, heads, mlp_ratio, tokens=side * side)
-                                               for _ in range(depth)]))
+            self.levels.append(
+                nn.Sequential(
+                    *[MultiScaleAttentionBlock(dim, heads, mlp_ratio, tokens=side * side) for _ in range(depth)]
+                )
+            )
             if i + 1 < len(dims):  # between levels only: the top level's patch goes to the head
                 self.downs.append(AdaptiveDownsample(dim, dims[i + 1], 2, side))
                 side = math.ceil(side / 2)
-        self.head = nn.Sequential(nn.Flatten(), nn.LayerNorm(dims[-1]), nn.Dropout(dropout),
-                                  nn.Linear(dims[-1], num_classes))
+        self.head = nn.Sequential(
+            nn.Flatten(), nn.LayerNorm(dims[-1]), nn.Dropout(dropout), nn.Linear(dims[-1], num_classes)
+        )
 
     def _groups(self) -> list[tuple[int, ...]]:
         """Channels that share one scale: (u, v) together (a flow vector keeps its direction),
@@ -207,9 +223,13 @@ class AHMSANet(nn.Module):
             if self.training and not self._fit_checked:
                 self._fit_checked = True
                 if not bool(self.input_fitted):
-                    warnings.warn("AHMSA-Net trains on unscaled inputs: call model.fit_inputs({'ahmsa': "
-                                  "training samples}) first (mepipe train does), or build it with "
-                                  "input_norm='none'", RuntimeWarning, stacklevel=2)
+                    warnings.warn(
+                        "AHMSA-Net trains on unscaled inputs: call model.fit_inputs({'ahmsa': "
+                        "training samples}) first (mepipe train does), or build it with "
+                        "input_norm='none'",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
             x = x / self.input_scale.view(1, -1, 1, 1)
         x = self.embed(x)
         if self.pos is not None:

@@ -19,6 +19,7 @@ The oriented pooling is differentiable in θ: the sampling grid is rotated and r
 straight-through estimator over ``index_select``; the bilinear construction gives the exact
 gradient of the interpolated operator instead.
 """
+
 from __future__ import annotations
 
 import math

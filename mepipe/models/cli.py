@@ -1,5 +1,6 @@
 """``mepipe models``: every registered model with its inputs, size, parameter count and the
 training settings it defaults to (and where they come from)."""
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,14 @@ def model_summary(name: str, num_classes: int = 5) -> dict:
         "input_size": cfg.input_size,
         "parameters": int(n_params),
         "num_classes": num_classes,
-        "training": {"optimizer": cfg.optimizer, "lr": cfg.lr, "batch_size": cfg.batch_size, "epochs": cfg.epochs,
-                     "weight_decay": cfg.weight_decay, **cfg.extra},
+        "training": {
+            "optimizer": cfg.optimizer,
+            "lr": cfg.lr,
+            "batch_size": cfg.batch_size,
+            "epochs": cfg.epochs,
+            "weight_decay": cfg.weight_decay,
+            **cfg.extra,
+        },
         "defaults_source": cfg.defaults_source,
     }
 
@@ -29,13 +36,15 @@ def model_summary(name: str, num_classes: int = 5) -> dict:
 def _text(s: dict) -> str:
     t = s["training"]
     extra = {k: v for k, v in t.items() if k not in ("optimizer", "lr", "batch_size", "epochs", "weight_decay")}
-    lines = [f"{s['name']}",
-             f"  {s['description']}",
-             f"  inputs: {', '.join(s['inputs'])} at {s['input_size']}x{s['input_size']}; "
-             f"{s['parameters']:,} trainable parameters ({s['num_classes']} classes)",
-             f"  training defaults: {t['optimizer']} lr {t['lr']:g}, batch {t['batch_size']}, {t['epochs']} epochs, "
-             f"weight decay {'not set' if t['weight_decay'] is None else format(t['weight_decay'], 'g')}"
-             + (", " + ", ".join(f"{k} {v}" for k, v in extra.items()) if extra else "")]
+    lines = [
+        f"{s['name']}",
+        f"  {s['description']}",
+        f"  inputs: {', '.join(s['inputs'])} at {s['input_size']}x{s['input_size']}; "
+        f"{s['parameters']:,} trainable parameters ({s['num_classes']} classes)",
+        f"  training defaults: {t['optimizer']} lr {t['lr']:g}, batch {t['batch_size']}, {t['epochs']} epochs, "
+        f"weight decay {'not set' if t['weight_decay'] is None else format(t['weight_decay'], 'g')}"
+        + (", " + ", ".join(f"{k} {v}" for k, v in extra.items()) if extra else ""),
+    ]
     if s["defaults_source"]:
         lines.append(f"  source: {s['defaults_source']}")
     return "\n".join(lines)
@@ -62,11 +71,16 @@ def main(args) -> int:
 def register(subparsers) -> None:
     from .. import cliargs as A
 
-    p = subparsers.add_parser("models", help="the bundled models: inputs, parameters, training defaults",
-                              description="List the registered models (mepipe.models.list_models) with the cache "
-                                          "fields they read, their parameter count and the training settings "
-                                          "`mepipe train` uses by default, with their source. See docs/models.md.")
+    p = subparsers.add_parser(
+        "models",
+        help="the bundled models: inputs, parameters, training defaults",
+        description="List the registered models (mepipe.models.list_models) with the cache "
+        "fields they read, their parameter count and the training settings "
+        "`mepipe train` uses by default, with their source. See docs/models.md.",
+    )
     p.add_argument("names", nargs="*", help="models to show (default: all)")
-    p.add_argument("--classes", type=A.positive_int, default=5, help="output classes for the parameter count (default 5)")
+    p.add_argument(
+        "--classes", type=A.positive_int, default=5, help="output classes for the parameter count (default 5)"
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(func=main)

@@ -12,6 +12,7 @@ Structure (docs/models.md has the paper-vs-choice table):
 * fusion: motion + position features, flattened, projected to ``hidden`` features, concatenated
   with the 21-AU vector (:data:`mepipe.aus.AU_LIST`), then an MLP classifier.
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -48,12 +49,28 @@ class FaceSleuth(nn.Module):
     the authors' 180 -> 128), ``head_hidden`` (the classifier's hidden width, default ``hidden // 2``).
     """
 
-    def __init__(self, num_classes: int, attention: str = "cva", input_size: int = 128, width: int = 32,
-                 embed_dim: int = 32, depths=(2, 2, 6), heads=(2, 4, 8), window: int = 8, patch: int = 4,
-                 hidden: int = 256, dropout: float = 0.5, init_deg: float | None = None,
-                 use_aus: bool = True, au_mask: bool = False, chain: str = "mean", channels=None,
-                 stem_width: int | None = None, head_hidden: int | None = None,
-                 config: ModelConfig | None = None):
+    def __init__(
+        self,
+        num_classes: int,
+        attention: str = "cva",
+        input_size: int = 128,
+        width: int = 32,
+        embed_dim: int = 32,
+        depths=(2, 2, 6),
+        heads=(2, 4, 8),
+        window: int = 8,
+        patch: int = 4,
+        hidden: int = 256,
+        dropout: float = 0.5,
+        init_deg: float | None = None,
+        use_aus: bool = True,
+        au_mask: bool = False,
+        chain: str = "mean",
+        channels=None,
+        stem_width: int | None = None,
+        head_hidden: int | None = None,
+        config: ModelConfig | None = None,
+    ):
         super().__init__()
         if input_size % 16:
             raise ValueError(f"input_size must be a multiple of 16, got {input_size}")
@@ -74,24 +91,34 @@ class FaceSleuth(nn.Module):
         self.input_size = input_size
         self.n_aus = len(AU_LIST) if use_aus else 0
         self.au_mask = bool(au_mask)
-        stem: list[nn.Module] = [nn.Conv2d(3, stem_width, 3, stride=2, padding=1, bias=False),
-                                 nn.BatchNorm2d(stem_width), nn.ReLU(inplace=True)]
+        stem: list[nn.Module] = [
+            nn.Conv2d(3, stem_width, 3, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(stem_width),
+            nn.ReLU(inplace=True),
+        ]
         if stem_width != channels[0]:
-            stem += [nn.Conv2d(stem_width, channels[0], 3, padding=1, bias=False), nn.BatchNorm2d(channels[0]),
-                     nn.ReLU(inplace=True)]
+            stem += [
+                nn.Conv2d(stem_width, channels[0], 3, padding=1, bias=False),
+                nn.BatchNorm2d(channels[0]),
+                nn.ReLU(inplace=True),
+            ]
         self.stem = nn.Sequential(*stem)
-        self.motion = OrientedAttentionBlock(channels, (1, 2, 2, 2), cin=channels[0], mode=attention,
-                                             init_deg=init_deg, chain=chain)
-        self.fpf = SwinEncoder(img_size=input_size, patch=patch, in_ch=3, embed_dim=embed_dim, depths=depths,
-                               heads=heads, window=window)
+        self.motion = OrientedAttentionBlock(
+            channels, (1, 2, 2, 2), cin=channels[0], mode=attention, init_deg=init_deg, chain=chain
+        )
+        self.fpf = SwinEncoder(
+            img_size=input_size, patch=patch, in_ch=3, embed_dim=embed_dim, depths=depths, heads=heads, window=window
+        )
         self.fpf_proj = None if self.fpf.out_dim == channels[-1] else nn.Conv2d(self.fpf.out_dim, channels[-1], 1)
         grid = input_size // 16
-        self.fuse = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(channels[-1] * grid * grid, hidden),
-                                  nn.ReLU(inplace=True))
+        self.fuse = nn.Sequential(
+            nn.Flatten(), nn.Dropout(dropout), nn.Linear(channels[-1] * grid * grid, hidden), nn.ReLU(inplace=True)
+        )
         head_hidden = hidden // 2 if head_hidden is None else int(head_hidden)
         n_au_in = self.n_aus + (1 if self.au_mask else 0)
-        self.head = nn.Sequential(nn.Linear(hidden + n_au_in, head_hidden), nn.ReLU(inplace=True),
-                                  nn.Linear(head_hidden, num_classes))
+        self.head = nn.Sequential(
+            nn.Linear(hidden + n_au_in, head_hidden), nn.ReLU(inplace=True), nn.Linear(head_hidden, num_classes)
+        )
 
     # ---- SOA angles --------------------------------------------------------------------------
     def angles_deg(self) -> list[float]:
@@ -104,16 +131,22 @@ class FaceSleuth(nn.Module):
         t = self.motion.theta
         return [t] if isinstance(t, nn.Parameter) else []
 
-    def param_groups(self, lr: float, weight_decay: float = 0.0, theta_lr: float | None = None,
-                     theta_weight_decay: float = 0.0) -> list[dict]:
+    def param_groups(
+        self, lr: float, weight_decay: float = 0.0, theta_lr: float | None = None, theta_weight_decay: float = 0.0
+    ) -> list[dict]:
         """Optimiser parameter groups: the angles in their own group (own lr; no weight decay by
         default: decaying the raw angle would pull it toward 0 deg, horizontal)."""
         thetas = {id(p) for p in self.theta_parameters()}
         rest = [p for p in self.parameters() if id(p) not in thetas and p.requires_grad]
         groups = [{"params": rest, "lr": lr, "weight_decay": weight_decay}]
         if thetas:
-            groups.append({"params": self.theta_parameters(), "lr": lr if theta_lr is None else theta_lr,
-                           "weight_decay": theta_weight_decay})
+            groups.append(
+                {
+                    "params": self.theta_parameters(),
+                    "lr": lr if theta_lr is None else theta_lr,
+                    "weight_decay": theta_weight_decay,
+                }
+            )
         return groups
 
     # ---- forward ------------------------------------------------------------------------------
@@ -123,8 +156,13 @@ class FaceSleuth(nn.Module):
         apex = resize_to(check_image("apex", apex, 3), self.input_size)
         return self.motion(self.stem(apex - onset))
 
-    def forward(self, onset: torch.Tensor, apex: torch.Tensor, aus: torch.Tensor | None = None,
-                aus_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        onset: torch.Tensor,
+        apex: torch.Tensor,
+        aus: torch.Tensor | None = None,
+        aus_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         onset = resize_to(check_image("onset", onset, 3), self.input_size)
         apex = resize_to(check_image("apex", apex, 3), self.input_size)
         if onset.shape != apex.shape:
@@ -169,9 +207,20 @@ def build_cva(cfg, num_classes, **kwargs):
 
 
 #: the widths of the authors' public code (``CASME2_5.py``: ``MMNet``, ``CA_block.py``: ``ResNet``)
-AUTHORS_WIDTHS = dict(input_size=224, stem_width=180, channels=(128, 128, 256, 512), embed_dim=128,
-                      depths=(2, 2, 6), heads=(4, 8, 16), window=7, patch=4, hidden=512, head_hidden=128,
-                      dropout=0.0, chain="conv")
+AUTHORS_WIDTHS = dict(
+    input_size=224,
+    stem_width=180,
+    channels=(128, 128, 256, 512),
+    embed_dim=128,
+    depths=(2, 2, 6),
+    heads=(4, 8, 16),
+    window=7,
+    patch=4,
+    hidden=512,
+    head_hidden=128,
+    dropout=0.0,
+    chain="conv",
+)
 
 
 def build_cva_authors(cfg, num_classes, **kwargs):
@@ -194,5 +243,13 @@ def build_soa_frozen(cfg, num_classes, **kwargs):
     return _build(cfg, num_classes, "frozen", **kwargs)
 
 
-__all__ = ["FaceSleuth", "AUTHORS_WIDTHS", "DEFAULT_INIT_DEG", "build_cva", "build_cva_authors",
-           "build_soa_independent", "build_soa_shared", "build_soa_frozen"]
+__all__ = [
+    "FaceSleuth",
+    "AUTHORS_WIDTHS",
+    "DEFAULT_INIT_DEG",
+    "build_cva",
+    "build_cva_authors",
+    "build_soa_independent",
+    "build_soa_shared",
+    "build_soa_frozen",
+]

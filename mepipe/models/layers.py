@@ -1,4 +1,5 @@
 """Small building blocks shared by the bundled models (pure torch)."""
+
 from __future__ import annotations
 
 import torch
@@ -62,9 +63,7 @@ def resize_to(x: torch.Tensor, size: int) -> torch.Tensor:
 
 def conv_bn(cin: int, cout: int, k: int, stride: int = 1) -> nn.Sequential:
     """``k x k`` convolution (no bias, 'same' padding) followed by BatchNorm."""
-    return nn.Sequential(
-        nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2, bias=False), nn.BatchNorm2d(cout)
-    )
+    return nn.Sequential(nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2, bias=False), nn.BatchNorm2d(cout))
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
@@ -91,4 +90,3 @@ class ResidualBlock(nn.Module):
         idt = x if self.shortcut is None else self.shortcut(x)
         out = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
         return F.relu(out + idt)
-

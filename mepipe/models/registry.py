@@ -4,6 +4,7 @@ This module does not import torch: :func:`get_config` and :func:`list_models` ar
 trainer or the CLI can read a model's inputs and training defaults before torch is loaded.
 :func:`create_model` imports the model's own module (which imports torch) on first use.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -156,8 +157,9 @@ def learned_orientation(name: str, model_kwargs: dict | None = None) -> str | No
     init = (model_kwargs or {}).get("init_deg")
     init = 0.0 if init is None else float(init)
     if init % 90.0:
-        return (f"{name} attends along the fixed axis {init:g}°, which a horizontal flip turns into "
-                f"{(180 - init) % 180:g}°")
+        return (
+            f"{name} attends along the fixed axis {init:g}°, which a horizontal flip turns into {(180 - init) % 180:g}°"
+        )
     return None
 
 

@@ -6,6 +6,7 @@ FaceSleuth baseline's motion input); ``flow`` 2, ``strain`` 1, ``ahmsa`` 3 chann
 ``apex`` alone 3 channels. ``aus`` is not an image and is refused. Spatial inputs are resized to
 ``input_size`` inside the model and must agree in size with each other.
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -44,15 +45,26 @@ class ResNet18(nn.Module):
 
     Call as ``model(**{f: tensor for f in inputs})``; returns logits ``(B, num_classes)``."""
 
-    def __init__(self, num_classes: int, inputs=("onset", "apex"), input_size: int = 128, width: int = 64,
-                 dropout: float = 0.0, config: ModelConfig | None = None):
+    def __init__(
+        self,
+        num_classes: int,
+        inputs=("onset", "apex"),
+        input_size: int = 128,
+        width: int = 64,
+        dropout: float = 0.0,
+        config: ModelConfig | None = None,
+    ):
         super().__init__()
         self.inputs = tuple(inputs)
         self.in_ch = input_channels(self.inputs)
         self.input_size = input_size
         self.config = config
-        self.stem = nn.Sequential(nn.Conv2d(self.in_ch, width, 7, stride=2, padding=3, bias=False),
-                                  nn.BatchNorm2d(width), nn.ReLU(inplace=True), nn.MaxPool2d(3, stride=2, padding=1))
+        self.stem = nn.Sequential(
+            nn.Conv2d(self.in_ch, width, 7, stride=2, padding=3, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(3, stride=2, padding=1),
+        )
         layers, cin = [], width
         for i, mult in enumerate((1, 2, 4, 8)):
             cout = width * mult

@@ -8,6 +8,7 @@ the SOA bottleneck attention on the profile) and a linear classifier on the atte
 :func:`train_probe` trains it with Adam and returns the angle after every step. Used by
 ``tests/models/test_soa.py`` (short run) and ``benchmarks/soa_angle.py`` (long run, plots).
 """
+
 from __future__ import annotations
 
 import math
@@ -20,8 +21,17 @@ from ..angles import axis_distance, reported_deg
 from .attention import ProfileAttention, oriented_pool
 
 
-def oblique_ridges(n: int, theta_deg: float, size: int = 32, n_classes: int = 3, seed: int = 0,
-                   noise: float = 1.0, sigma: float = 2.0, spacing: float = 8.0, jitter: float = 0.5):
+def oblique_ridges(
+    n: int,
+    theta_deg: float,
+    size: int = 32,
+    n_classes: int = 3,
+    seed: int = 0,
+    noise: float = 1.0,
+    sigma: float = 2.0,
+    spacing: float = 8.0,
+    jitter: float = 0.5,
+):
     """``(x (n, 1, size, size) float32, y (n,) int64)``: class ``k`` puts a Gaussian ridge
     (width ``sigma``) at position ``(k - (K-1)/2) * spacing`` (± ``jitter``) along the axis
     ``d = (cos θ*, sin θ*)`` (image x right, y down; same convention as SOA), plus noise."""
@@ -58,8 +68,18 @@ class OrientationProbe(nn.Module):
         return self.fc((p * self.attn(p)).flatten(1))
 
 
-def train_probe(target_deg: float, init_deg: float = 90.0, steps: int = 100, batch: int = 32, size: int = 32,
-                n_classes: int = 3, seed: int = 0, theta_lr: float = 0.03, lr: float = 0.01, **data_kw):
+def train_probe(
+    target_deg: float,
+    init_deg: float = 90.0,
+    steps: int = 100,
+    batch: int = 32,
+    size: int = 32,
+    n_classes: int = 3,
+    seed: int = 0,
+    theta_lr: float = 0.03,
+    lr: float = 0.01,
+    **data_kw,
+):
     """Train an :class:`OrientationProbe` on fresh :func:`oblique_ridges` batches.
 
     Returns ``(angles, losses)``: the angle in degrees ([0, 180)) before training and after each

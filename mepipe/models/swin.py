@@ -4,11 +4,11 @@ Window multi-head self-attention with a learned relative position bias, shifted 
 second block (cyclic shift + attention mask), pre-norm MLP blocks, and patch merging (2x2
 neighbours concatenated, LayerNorm, linear 4C -> 2C) between stages. Pure torch.
 """
+
 from __future__ import annotations
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 
 def window_partition(x: torch.Tensor, ws: int) -> torch.Tensor:
@@ -124,8 +124,17 @@ class SwinEncoder(nn.Module):
     merging between stages. Input ``(B, in_ch, S, S)``; output ``(B, C_last, S_last, S_last)`` with
     ``C_last = embed_dim * 2**(len(depths)-1)`` and ``S_last = S / patch / 2**(len(depths)-1)``."""
 
-    def __init__(self, img_size: int = 128, patch: int = 4, in_ch: int = 3, embed_dim: int = 32,
-                 depths=(2, 2, 6), heads=(2, 4, 8), window: int = 8, mlp_ratio: float = 4.0):
+    def __init__(
+        self,
+        img_size: int = 128,
+        patch: int = 4,
+        in_ch: int = 3,
+        embed_dim: int = 32,
+        depths=(2, 2, 6),
+        heads=(2, 4, 8),
+        window: int = 8,
+        mlp_ratio: float = 4.0,
+    ):
         super().__init__()
         if img_size % patch:
             raise ValueError(f"image size {img_size} is not a multiple of patch size {patch}")
@@ -136,7 +145,9 @@ class SwinEncoder(nn.Module):
         res, dim = img_size // patch, embed_dim
         self.stages = nn.ModuleList()
         for i, (depth, nh) in enumerate(zip(depths, heads)):
-            blocks = [SwinBlock(dim, res, nh, window, 0 if j % 2 == 0 else window // 2, mlp_ratio) for j in range(depth)]
+            blocks = [
+                SwinBlock(dim, res, nh, window, 0 if j % 2 == 0 else window // 2, mlp_ratio) for j in range(depth)
+            ]
             stage = nn.Sequential(*blocks)
             if i < len(depths) - 1:
                 if res % 2:

@@ -14,6 +14,7 @@ on the moving landmarks of the 40-sample benchmark set: MediaPipe's re-fit catch
 1-3 px motion). ``"mediapipe"`` fits them on the apex frame (also done in ``register`` mode, which
 needs them for the registration).
 """
+
 from __future__ import annotations
 
 import threading
@@ -25,7 +26,6 @@ import numpy as np
 from ..errors import StageError
 from ..quiet import native_stderr_silenced
 from .crop import crop_image
-
 
 #: MediaPipe face-mesh indices of the stable points, and their template position in units of half
 #: the outer-eye-corner distance (origin between the outer corners, y down). Measured on four frontal
@@ -69,7 +69,7 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     dst = np.asarray(dst, np.float64)
     mu_s, mu_d = src.mean(0), dst.mean(0)
     a, b = src - mu_s, dst - mu_d
-    var_s = (a ** 2).sum() / len(src)
+    var_s = (a**2).sum() / len(src)
     if var_s <= 1e-12:
         raise ValueError("degenerate landmark set (all points coincide)")
     cov = b.T @ a / len(src)
@@ -110,8 +110,7 @@ def move_points(points: np.ndarray, flow: np.ndarray) -> np.ndarray:
     x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
     fx, fy = x - x0, y - y0
     f = flow.astype(np.float64, copy=False)
-    d = ((1 - fy) * ((1 - fx) * f[:, y0, x0] + fx * f[:, y0, x1])
-         + fy * ((1 - fx) * f[:, y1, x0] + fx * f[:, y1, x1]))
+    d = (1 - fy) * ((1 - fx) * f[:, y0, x0] + fx * f[:, y0, x1]) + fy * ((1 - fx) * f[:, y1, x0] + fx * f[:, y1, x1])
     return (pts + d.T).astype(np.float32)
 
 
@@ -240,8 +239,11 @@ class _QuietMesh:
             if self.mesh is None:
                 _GRAPH_BUILT.set()
                 self.mesh = face_mesh_module().FaceMesh(
-                    static_image_mode=True, max_num_faces=1, refine_landmarks=self.refine,
-                    min_detection_confidence=self.min_conf)
+                    static_image_mode=True,
+                    max_num_faces=1,
+                    refine_landmarks=self.refine,
+                    min_detection_confidence=self.min_conf,
+                )
             return self.mesh.process(rgb)
 
 

@@ -48,6 +48,7 @@ Flow values are kept in pixels of the aligned frame (not rescaled with the crop;
 its inputs, see :mod:`mepipe.models.ahmsa`). Crops reaching past the image border read zeros (no
 motion).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -103,8 +104,10 @@ def tile_layout(size: int, layout: str | None = None) -> dict[str, tuple[int, in
             "right_mouth": (size - he, size, half, size),
         }
     if size % 4:
-        raise ValueError(f"layout {layout!r} puts the regions on a 4 x 4 grid of patches of size/4 pixels: "
-                         f"size must be a multiple of 4 (28 for AHMSA-Net's 7 x 7 patches), got {size}")
+        raise ValueError(
+            f"layout {layout!r} puts the regions on a 4 x 4 grid of patches of size/4 pixels: "
+            f"size must be a multiple of 4 (28 for AHMSA-Net's 7 x 7 patches), got {size}"
+        )
     p = size // 4
     if layout == "quadrants":
         return {
@@ -139,8 +142,9 @@ def _check_landmarks(landmarks, h: int, w: int) -> np.ndarray:
     return pts
 
 
-def region_boxes(landmarks, shape, size: int = 28,
-                 layout: str | None = None) -> dict[str, tuple[float, float, float, float]]:
+def region_boxes(
+    landmarks, shape, size: int = 28, layout: str | None = None
+) -> dict[str, tuple[float, float, float, float]]:
     """Crop box of each region of ``layout`` in the flow map, ``name -> (cx, cy, width, height)``
     in pixels.
 
@@ -171,8 +175,9 @@ def region_boxes(landmarks, shape, size: int = 28,
     return boxes
 
 
-def compose_regions(flow: np.ndarray, strain: np.ndarray, landmarks: np.ndarray, size: int = 28,
-                    layout: str | None = None) -> np.ndarray:
+def compose_regions(
+    flow: np.ndarray, strain: np.ndarray, landmarks: np.ndarray, size: int = 28, layout: str | None = None
+) -> np.ndarray:
     """Five-region composition: float32 ``(3, size, size)`` with channels (u, v, strain).
 
     ``flow`` is ``(2, H, W)`` (u, v), ``strain`` ``(H, W)``, ``landmarks`` the ``(478, 2)`` apex

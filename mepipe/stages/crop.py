@@ -5,6 +5,7 @@ the landmarks that align the face afterwards, so fitting dlib's 68 points as wel
 cost time (about 0.8 s to load the predictor per process, 5 ms per sample). ``box =
 "landmarks68"`` fits them and squares the box around them instead.
 """
+
 from __future__ import annotations
 
 import threading
@@ -14,7 +15,6 @@ import numpy as np
 
 from ..errors import StageError
 from ..resources import CNN_FACE_DETECTOR, SHAPE_PREDICTOR_68, dlib_model, frontal_face_detector
-
 
 #: Where the 68 landmarks' bounding box lies relative to a detector's rectangle of side ``w``, per
 #: detector: ``(dy, scale)``, its centre is ``dy * w`` lower and its longer side is ``scale * w``.
@@ -32,8 +32,9 @@ class CropResult:
     n_faces: int
 
 
-def detector_box(rect: tuple[float, float, float, float], margin: float, detector: str = "hog"
-                 ) -> tuple[float, float, float]:
+def detector_box(
+    rect: tuple[float, float, float, float], margin: float, detector: str = "hog"
+) -> tuple[float, float, float]:
     """Square box from a ``detector`` rectangle ``(x0, y0, x1, y1)``: the 68-landmark box it predicts
     (:data:`DETECTOR_BOX`), its side grown by ``margin`` on each side."""
     dy, scale = DETECTOR_BOX[detector]
@@ -117,8 +118,15 @@ class FaceCropper:
         if limit > big:
             scales.append(limit / big)
         for f in scales:
-            small = grey if f == 1.0 else cv2.resize(grey, (round(grey.shape[1] * f), round(grey.shape[0] * f)),
-                                                     interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR)
+            small = (
+                grey
+                if f == 1.0
+                else cv2.resize(
+                    grey,
+                    (round(grey.shape[1] * f), round(grey.shape[0] * f)),
+                    interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR,
+                )
+            )
             raw = det(small, int(self.p["upsample"]))
             rects = [r.rect if hasattr(r, "rect") else r for r in raw]  # CNN detections wrap their rect
             if rects:
@@ -150,6 +158,7 @@ def crop_image(bgr: np.ndarray, box, size: int) -> tuple[np.ndarray, np.ndarray]
     x0, y0, side = box
     s = size / side
     m = np.array([[s, 0.0, -x0 * s], [0.0, s, -y0 * s]], dtype=np.float64)
-    out = cv2.warpAffine(bgr, m, (size, size), flags=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR,
-                         borderMode=cv2.BORDER_REPLICATE)
+    out = cv2.warpAffine(
+        bgr, m, (size, size), flags=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
     return out, m

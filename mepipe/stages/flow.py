@@ -4,11 +4,12 @@ An engine turns two grey uint8 frames into float32 ``(2, H, W)`` flow (u, v in p
 ``prev(x) ≈ next(x + flow(x))``. Parameters use the names of OpenCV's ``DualTVL1OpticalFlow``.
 Engines: ``opencv`` (the reference), ``numba`` and ``torch`` (registered by their modules).
 """
+
 from __future__ import annotations
 
 import abc
 import importlib
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -120,8 +121,10 @@ def check_params(p: dict, name: str) -> None:
             raise ValueError(f"{name} engine: TV-L1 parameter {key} must be an integer >= 1, got {p[key]!r}")
     m = int(p["medianFiltering"])
     if m != p["medianFiltering"] or m < 0 or (m > 1 and (m % 2 == 0 or m > 9)):
-        raise ValueError(f"{name} engine: TV-L1 parameter medianFiltering must be 0/1 (off) or odd 3..9, got "
-                         f"{p['medianFiltering']!r}")
+        raise ValueError(
+            f"{name} engine: TV-L1 parameter medianFiltering must be 0/1 (off) or odd 3..9, got "
+            f"{p['medianFiltering']!r}"
+        )
     if not np.isfinite(float(p["gamma"])) or float(p["gamma"]) < 0:
         raise ValueError(f"{name} engine: TV-L1 parameter gamma must be a number >= 0, got {p['gamma']!r}")
 
@@ -177,7 +180,9 @@ class FlowEngine(abc.ABC):
         self.last_iterations = None
 
     def check(self, params: dict) -> None:
-        """Engine-specific limits of the TV-L1 parameters (raise ``ValueError``)."""
+        """Engine-specific limits of the TV-L1 parameters (raise ``ValueError``); by default none
+        beyond :func:`check_params`."""
+        return None
 
     def compute(self, prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
         """Flow ``(2, H, W)`` float32 from ``prev`` to ``nxt`` (grey uint8, same size)."""

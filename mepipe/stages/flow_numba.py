@@ -3,24 +3,28 @@
 Importing this module registers the engine; Numba itself is imported when the engine first
 computes, so :func:`get_preset` is cheap to use anywhere.
 """
+
 from __future__ import annotations
 
 import threading
 
 import numpy as np
 
-from .flow import (PRESETS, FlowEngine, check_batch, check_pair, get_preset, list_presets,  # noqa: F401 (re-exported)
-                   register_engine, tvl1_params)
+from .flow import PRESETS, FlowEngine, check_batch, check_pair, get_preset, list_presets, register_engine, tvl1_params  # noqa: F401 (re-exported)
+
 
 def check_numba_params(p: dict, name: str) -> None:
     """The limits of the numba and torch engines (OpenCV's illumination term and initial flow are
     not implemented there)."""
     if float(p["gamma"]) != 0.0:
-        raise ValueError(f"{name} engine: TV-L1 parameter gamma (illumination term) must be 0 for the numba and "
-                         f"torch engines")
+        raise ValueError(
+            f"{name} engine: TV-L1 parameter gamma (illumination term) must be 0 for the numba and torch engines"
+        )
     if bool(p["useInitialFlow"]):
-        raise ValueError(f"{name} engine: useInitialFlow is not available in the numba and torch engines "
-                         f"(compute() takes no initial flow)")
+        raise ValueError(
+            f"{name} engine: useInitialFlow is not available in the numba and torch engines "
+            f"(compute() takes no initial flow)"
+        )
 
 
 #: per thread: the last (key, work, base) used by ``NumbaTVL1.compute`` (see ``_workspace``)
@@ -76,8 +80,20 @@ class NumbaTVL1(FlowEngine):
             col, med = K.median_network(m)
         else:
             col = med = np.zeros((0, 2), dtype=np.int64)
-        return (hs, ws, float(p["tau"]), float(p["lambda"]), float(p["theta"]), int(p["warps"]),
-                float(p["epsilon"]), int(p["innerIterations"]), int(p["outerIterations"]), m, col, med)
+        return (
+            hs,
+            ws,
+            float(p["tau"]),
+            float(p["lambda"]),
+            float(p["theta"]),
+            int(p["warps"]),
+            float(p["epsilon"]),
+            int(p["innerIterations"]),
+            int(p["outerIterations"]),
+            m,
+            col,
+            med,
+        )
 
     def _compute(self, prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
         """One pair on the calling thread."""

@@ -10,6 +10,7 @@ others keep iterating, so each pair gets exactly the iterations it would get alo
 The device is explicit: ``device="cpu" | "cuda" | "auto"`` (``auto`` = CUDA when available); the
 choice is logged.
 """
+
 from __future__ import annotations
 
 import logging
@@ -86,7 +87,9 @@ class TorchTVL1(FlowEngine):
         from mepipe.kernels.tvl1 import pyramid_sizes
 
         if I0.ndim != 4 or I0.shape[1] != 1 or I0.shape != I1.shape:
-            raise ValueError(f"compute_tensor needs two (B, 1, H, W) tensors of one shape, got {tuple(I0.shape)} and {tuple(I1.shape)}")
+            raise ValueError(
+                f"compute_tensor needs two (B, 1, H, W) tensors of one shape, got {tuple(I0.shape)} and {tuple(I1.shape)}"
+            )
         p = self.params
         bsz, _, h, w = I0.shape
         hs, ws = pyramid_sizes(h, w, int(p["nscales"]), float(p["scaleStep"]))

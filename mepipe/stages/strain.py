@@ -1,4 +1,5 @@
 """Optical strain of a flow field (the heavy loop is the Numba kernel in ``mepipe.kernels.strain``)."""
+
 from __future__ import annotations
 
 import numpy as np

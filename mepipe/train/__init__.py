@@ -8,6 +8,7 @@ selection, pooled MEGC metrics (accuracy, macro-F1, UF1, UAR), reports and plots
 Importing :mod:`mepipe.train` is cheap (no torch): ``run``, ``Results``, ``demo_table`` and the
 submodules load on first use. See docs/training.md.
 """
+
 from __future__ import annotations
 
 __all__ = ["run", "run_config", "TrainConfig", "Results", "TrainError", "demo_table", "results_table", "train_fold"]

@@ -42,6 +42,7 @@ no longer measures the data. So ``hflip`` and ``paper`` are refused for such mod
 every axis by φ (:func:`mepipe.angles.rotated`): the ±3° of ``paper``/``paper-noflip`` spread the
 axis symmetrically by up to 3° without moving its mean, so SOA takes ``paper-noflip``.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -56,8 +57,13 @@ FLIPPING = ("hflip", "paper")
 PAPER_AUGMENT = {"flip_p": 0.5, "max_rotation_deg": 3.0, "padding_frac": 15 / 224}
 #: fields :func:`affine_batch` knows how to transform: None scalar map, "vector", "tensor", "keep"
 AFFINE_RULES: dict[str, str | None] = {
-    "onset": None, "apex": None, "strain": None, "flow": "vector", "strain_components": "tensor",
-    "aus": "keep", "aus_mask": "keep",
+    "onset": None,
+    "apex": None,
+    "strain": None,
+    "flow": "vector",
+    "strain_components": "tensor",
+    "aus": "keep",
+    "aus_mask": "keep",
 }
 
 #: field -> channel to negate after mirroring (None: mirror only); "keep": leave unchanged
@@ -82,7 +88,8 @@ def check_flippable(fields) -> None:
     if bad:
         raise AugmentError(
             f"horizontal flip does not know how to mirror field(s) {', '.join(bad)}; "
-            f"use augment='none' or inputs among {', '.join(FLIP_RULES)}")
+            f"use augment='none' or inputs among {', '.join(FLIP_RULES)}"
+        )
 
 
 def _flip_one(name: str, a):
@@ -128,6 +135,7 @@ def hflip_batch(inputs: dict, mask) -> dict:
 
 # ---- the authors' augmentation: flip, rotation, random crop as one affine map ---------------------
 
+
 def check_augment(augment: str, fields) -> None:
     """Refuse an augmentation that cannot transform every field (raises :class:`AugmentError`)."""
     if augment == "hflip":
@@ -137,7 +145,8 @@ def check_augment(augment: str, fields) -> None:
         if bad:
             raise AugmentError(
                 f"--augment {augment} rotates and shifts images and does not know how to transform field(s) "
-                f"{', '.join(bad)}; use augment='none' or inputs among {', '.join(AFFINE_RULES)}")
+                f"{', '.join(bad)}; use augment='none' or inputs among {', '.join(AFFINE_RULES)}"
+            )
 
 
 def affine_matrices(flip, angle_deg, shift_px):
@@ -201,8 +210,13 @@ def paper_batch(inputs: dict, gen, flip: bool = True) -> dict:
     flips = (torch.rand(b, generator=gen) < p["flip_p"]) if flip else torch.zeros(b, dtype=torch.bool)
     angles = (torch.rand(b, generator=gen, dtype=torch.float64) * 2 - 1) * p["max_rotation_deg"]
     pad = torch.tensor([round(p["padding_frac"] * w), round(p["padding_frac"] * h)])
-    shifts = torch.stack([torch.randint(-int(pad[0]), int(pad[0]) + 1, (b,), generator=gen),
-                          torch.randint(-int(pad[1]), int(pad[1]) + 1, (b,), generator=gen)], 1)
+    shifts = torch.stack(
+        [
+            torch.randint(-int(pad[0]), int(pad[0]) + 1, (b,), generator=gen),
+            torch.randint(-int(pad[1]), int(pad[1]) + 1, (b,), generator=gen),
+        ],
+        1,
+    )
     return affine_batch(inputs, flips, angles, shifts)
 
 
@@ -213,6 +227,7 @@ def batch_augmenter(augment: str):
     if augment == "none":
         return None
     if augment == "hflip":
+
         def flip(inputs, gen):
             return hflip_batch(inputs, torch.rand(len(next(iter(inputs.values()))), generator=gen) < 0.5)
 

@@ -4,6 +4,7 @@ Every choice list lives here once (the CLI offers these, :func:`TrainConfig.crea
 every default comes from the model's registry config (its paper's training settings), and the
 config says which of its fields a resumed run must share (:meth:`TrainConfig.identity`).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -23,11 +24,12 @@ OPTIMIZERS = ("adam", "adamw", "sgd")
 OPTIMISTIC_NOTE = (
     "OPTIMISTIC: test-best keeps, for each test fold, the epoch with the best accuracy on that "
     "test fold itself (the selection rule of published MER code). It selects on test data and "
-    "overstates performance; use it only to reproduce published figures.")
+    "overstates performance; use it only to reproduce published figures."
+)
 SELECTION_NOTES = {
     "final": "final epoch: no model selection (the weights after the last epoch are evaluated)",
     "val": "validation: the epoch with the best UF1 on a validation split carved, subject-disjoint "
-           "and stratified, from each fold's training subjects (those subjects are not trained on)",
+    "and stratified, from each fold's training subjects (those subjects are not trained on)",
     "test-best": OPTIMISTIC_NOTE,
 }
 
@@ -99,20 +101,63 @@ class TrainConfig:
     backend: str = "loky"
 
     #: the fields a resumed run must share with the run that started its folder
-    IDENTITY = ("model", "model_kwargs", "protocol", "epochs", "batch_size", "lr", "seed", "select", "label_map",
-                "class_weighting", "augment", "val_fraction", "holdout_fraction", "optimizer", "weight_decay",
-                "drop_nonfinite", "composite_list", "allow_partial_composite", "allow_missing_aus", "threads",
-                "deterministic", "au_list", "theta_lr", "theta_weight_decay")
+    IDENTITY = (
+        "model",
+        "model_kwargs",
+        "protocol",
+        "epochs",
+        "batch_size",
+        "lr",
+        "seed",
+        "select",
+        "label_map",
+        "class_weighting",
+        "augment",
+        "val_fraction",
+        "holdout_fraction",
+        "optimizer",
+        "weight_decay",
+        "drop_nonfinite",
+        "composite_list",
+        "allow_partial_composite",
+        "allow_missing_aus",
+        "threads",
+        "deterministic",
+        "au_list",
+        "theta_lr",
+        "theta_weight_decay",
+    )
 
     @classmethod
-    def create(cls, model: str, *, protocol: str = "loso", epochs: int | None = None, batch_size: int | None = None,
-               lr: float | None = None, optimizer: str | None = None, weight_decay: float | None = None,
-               seed: int = 0, select: str = "final", label_map=None, class_weighting: str = "none",
-               augment: str = "none", model_kwargs: dict | None = None, val_fraction: float = 0.2,
-               holdout_fraction: float = 0.2, device: str = "auto", jobs: int = 1,
-               backend: str = "loky", drop_nonfinite: bool = False, composite_list=None,
-               allow_partial_composite: bool = False, allow_missing_aus: bool = False, threads: int = 1,
-               deterministic: bool = False, au_list: str = "mepipe") -> "TrainConfig":
+    def create(
+        cls,
+        model: str,
+        *,
+        protocol: str = "loso",
+        epochs: int | None = None,
+        batch_size: int | None = None,
+        lr: float | None = None,
+        optimizer: str | None = None,
+        weight_decay: float | None = None,
+        seed: int = 0,
+        select: str = "final",
+        label_map=None,
+        class_weighting: str = "none",
+        augment: str = "none",
+        model_kwargs: dict | None = None,
+        val_fraction: float = 0.2,
+        holdout_fraction: float = 0.2,
+        device: str = "auto",
+        jobs: int = 1,
+        backend: str = "loky",
+        drop_nonfinite: bool = False,
+        composite_list=None,
+        allow_partial_composite: bool = False,
+        allow_missing_aus: bool = False,
+        threads: int = 1,
+        deterministic: bool = False,
+        au_list: str = "mepipe",
+    ) -> TrainConfig:
         """Check every option and fill the model's defaults; raises :class:`TrainError` naming the
         first bad one."""
         from ..models import get_config
@@ -131,8 +176,10 @@ class TrainConfig:
 
             why = learned_orientation(model, model_kwargs if isinstance(model_kwargs, dict) else None)
             if why:
-                raise TrainError(f"--augment {augment} mirrors images, but {why}: its angle would no longer measure "
-                                 f"the data; use --augment paper-noflip or none (docs/training.md, Augmentation)")
+                raise TrainError(
+                    f"--augment {augment} mirrors images, but {why}: its angle would no longer measure "
+                    f"the data; use --augment paper-noflip or none (docs/training.md, Augmentation)"
+                )
         backend = _choice("parallel backend", backend, BACKENDS)
         optimizer = _choice("optimizer", optimizer or mc.optimizer, OPTIMIZERS)
         try:
@@ -163,23 +210,44 @@ class TrainConfig:
             if not Path(composite_list).is_file():
                 raise TrainError(f"composite list not found: {composite_list}")
             if protocol not in ("composite", "lodo"):
-                raise TrainError("--composite-list selects the MEGC 2019 composite: it goes with --protocol "
-                                 "composite or lodo")
+                raise TrainError(
+                    "--composite-list selects the MEGC 2019 composite: it goes with --protocol composite or lodo"
+                )
             composite_list = str(composite_list)
         ex = mc.extra
         return cls(
-            model=model, protocol=protocol, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
-            weight_decay=weight_decay, seed=int(seed), select=select, label_map=label_map,
-            class_weighting=class_weighting, augment=augment, model_kwargs=dict(model_kwargs or {}),
+            model=model,
+            protocol=protocol,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            optimizer=optimizer,
+            weight_decay=weight_decay,
+            seed=int(seed),
+            select=select,
+            label_map=label_map,
+            class_weighting=class_weighting,
+            augment=augment,
+            model_kwargs=dict(model_kwargs or {}),
             val_fraction=_fraction("validation fraction", val_fraction) if select == "val" else None,
             holdout_fraction=_fraction("holdout fraction", holdout_fraction) if protocol == "holdout" else None,
-            scheduler=ex.get("scheduler"), scheduler_gamma=float(ex.get("gamma", 1.0)),
-            scheduler_decay_epochs=ex.get("decay_epochs"), theta_lr=ex.get("theta_lr"),
-            theta_weight_decay=ex.get("theta_weight_decay"), defaults_source=mc.defaults_source,
-            drop_nonfinite=bool(drop_nonfinite), composite_list=composite_list,
-            allow_partial_composite=bool(allow_partial_composite), allow_missing_aus=bool(allow_missing_aus),
-            threads=_threads(threads), deterministic=bool(deterministic), au_list=_choice("AU list", au_list, AU_LISTS),
-            device=str(device or "auto"), jobs=jobs, backend=backend)
+            scheduler=ex.get("scheduler"),
+            scheduler_gamma=float(ex.get("gamma", 1.0)),
+            scheduler_decay_epochs=ex.get("decay_epochs"),
+            theta_lr=ex.get("theta_lr"),
+            theta_weight_decay=ex.get("theta_weight_decay"),
+            defaults_source=mc.defaults_source,
+            drop_nonfinite=bool(drop_nonfinite),
+            composite_list=composite_list,
+            allow_partial_composite=bool(allow_partial_composite),
+            allow_missing_aus=bool(allow_missing_aus),
+            threads=_threads(threads),
+            deterministic=bool(deterministic),
+            au_list=_choice("AU list", au_list, AU_LISTS),
+            device=str(device or "auto"),
+            jobs=jobs,
+            backend=backend,
+        )
 
     def identity(self) -> dict:
         """The settings a resumed run must share (JSON-ready); the composite list by its content."""
@@ -193,5 +261,5 @@ class TrainConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
-    def replace(self, **changes) -> "TrainConfig":
+    def replace(self, **changes) -> TrainConfig:
         return dataclasses.replace(self, **changes)

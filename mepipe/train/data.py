@@ -1,5 +1,6 @@
 """The samples a run trains on: one table over every cache (keys, subjects, classes after the label
 map), the stacked model inputs of its rows, and each cache's identity for resuming."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -34,11 +35,13 @@ def _check_same_events(meta) -> None:
     from ..labels import SAME_EVENTS
 
     present = set(meta["dataset"].astype(str))
-    for fam, names in SAME_EVENTS.items():
+    for names in SAME_EVENTS.values():
         mixed = sorted(present & set(names))
         if len(mixed) > 1:
-            raise TrainError(f"{' and '.join(mixed)} record the same people and events with other cameras: one run "
-                             f"takes one of them (see docs/training.md, 'One person, one subject')")
+            raise TrainError(
+                f"{' and '.join(mixed)} record the same people and events with other cameras: one run "
+                f"takes one of them (see docs/training.md, 'One person, one subject')"
+            )
 
 
 def uses_composite(cfg) -> bool:
@@ -57,8 +60,7 @@ def build_table(cache_paths, cfg):
     ``cache``, ``row``, ``key``, ``dataset``, ``subject`` (namespaced by dataset family:
     ``smic/s3`` for every SMIC camera), ``emotion``, ``aus_known``, ``y``.
     """
-    from ..labels import (MEGC2019_CLASSES, LabelMapError, composite_table, dataset_family, map_rows,
-                          select_megc2019)
+    from ..labels import MEGC2019_CLASSES, LabelMapError, composite_table, dataset_family, map_rows, select_megc2019
 
     meta = read_meta(cache_paths)
     _check_same_events(meta)
@@ -69,21 +71,27 @@ def build_table(cache_paths, cfg):
     try:
         if uses_composite(cfg):
             if cfg.label_map not in (None, "megc2019-3class"):
-                raise TrainError(f"--protocol {cfg.protocol} trains the MEGC 2019 composite's three classes; "
-                                 f"label map {cfg.label_map!r} does not apply (use --protocol loso for another map)")
+                raise TrainError(
+                    f"--protocol {cfg.protocol} trains the MEGC 2019 composite's three classes; "
+                    f"label map {cfg.label_map!r} does not apply (use --protocol loso for another map)"
+                )
             y, composite = select_megc2019(meta, cfg.composite_list)
             classes, map_name, mapping = list(MEGC2019_CLASSES), "megc2019-3class", None
             if not composite["matches_reference"] and not cfg.allow_partial_composite:
-                raise TrainError("the selected samples are not the MEGC 2019 composite (counts differ from the "
-                                 "reference; --allow-partial-composite runs on them anyway, e.g. without one "
-                                 "dataset, and says so in results.json):\n" + composite_table(composite))
+                raise TrainError(
+                    "the selected samples are not the MEGC 2019 composite (counts differ from the "
+                    "reference; --allow-partial-composite runs on them anyway, e.g. without one "
+                    "dataset, and says so in results.json):\n" + composite_table(composite)
+                )
         else:
             spec = cfg.label_map if cfg.label_map is not None else "native"
             if spec == "native":
                 fams = sorted({dataset_family(d) for d in meta["dataset"]})
                 if len(fams) > 1:
-                    raise TrainError(f"the caches hold several datasets ({', '.join(fams)}) whose emotions are "
-                                     f"written differently; give a label map (e.g. --label-map megc2019-3class)")
+                    raise TrainError(
+                        f"the caches hold several datasets ({', '.join(fams)}) whose emotions are "
+                        f"written differently; give a label map (e.g. --label-map megc2019-3class)"
+                    )
             map_name, classes, y, mapping = map_rows(meta, spec)
             if spec == "native":
                 mapping = None
@@ -136,8 +144,10 @@ def load_inputs(cache_paths, table, fields, au_list: str = "mepipe") -> dict[str
                     if out[f] is None:
                         out[f] = np.zeros((len(table),) + a.shape, dtype=np.float32)
                     if out[f].shape[1:] != a.shape:
-                        raise TrainError(f"field {f!r} has shape {a.shape} in {p} but {out[f].shape[1:]} "
-                                         f"elsewhere; caches trained together need the same sizes")
+                        raise TrainError(
+                            f"field {f!r} has shape {a.shape} in {p} but {out[f].shape[1:]} "
+                            f"elsewhere; caches trained together need the same sizes"
+                        )
                     out[f][i] = a
         finally:
             ds.close()
@@ -152,7 +162,14 @@ def cache_identity(p: Path) -> dict:
     from ..recipe import feature_hash
 
     with open_cache(p) as c:
-        return {"path": str(p.resolve()), "n": len(c), "recipe_hash": str(c.attrs.get("recipe_hash", "")),
-                "feature_hash": feature_hash(c.recipe), "updated": str(c.attrs.get("updated", "")),
-                "commit_id": str(c.attrs.get("commit_id", "")), "fields": list(c.fields), "recipe": c.recipe,
-                "annotations": c.annotations}
+        return {
+            "path": str(p.resolve()),
+            "n": len(c),
+            "recipe_hash": str(c.attrs.get("recipe_hash", "")),
+            "feature_hash": feature_hash(c.recipe),
+            "updated": str(c.attrs.get("updated", "")),
+            "commit_id": str(c.attrs.get("commit_id", "")),
+            "fields": list(c.fields),
+            "recipe": c.recipe,
+            "annotations": c.annotations,
+        }

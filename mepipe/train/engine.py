@@ -6,6 +6,7 @@ model, the folds, a resumable output folder), then trains the folds that are not
 (:mod:`mepipe.train.report`). Each fold's files are written atomically, so a killed run resumes
 at the first unfinished fold.
 """
+
 from __future__ import annotations
 
 import json
@@ -37,14 +38,39 @@ def _print(msg: str, progress: bool) -> None:
         log.info(msg)
 
 
-def run(caches, model: str, protocol: str = "loso", epochs: int | None = None, batch_size: int | None = None,
-        lr: float | None = None, device: str = "auto", seed: int = 0, out=None, jobs: int = 1,
-        select: str = "final", label_map=None, class_weighting: str = "none", augment: str = "none",
-        model_kwargs: dict | None = None, resume: bool = True, progress: bool = True, backend: str = "loky",
-        val_fraction: float = 0.2, holdout_fraction: float = 0.2, weight_decay=None, optimizer: str | None = None,
-        folds=None, drop_nonfinite: bool = False, composite_list=None, allow_partial_composite: bool = False,
-        allow_missing_aus: bool = False, seeds=None, threads: int = 1, deterministic: bool = False,
-        au_list: str = "mepipe"):
+def run(
+    caches,
+    model: str,
+    protocol: str = "loso",
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    lr: float | None = None,
+    device: str = "auto",
+    seed: int = 0,
+    out=None,
+    jobs: int = 1,
+    select: str = "final",
+    label_map=None,
+    class_weighting: str = "none",
+    augment: str = "none",
+    model_kwargs: dict | None = None,
+    resume: bool = True,
+    progress: bool = True,
+    backend: str = "loky",
+    val_fraction: float = 0.2,
+    holdout_fraction: float = 0.2,
+    weight_decay=None,
+    optimizer: str | None = None,
+    folds=None,
+    drop_nonfinite: bool = False,
+    composite_list=None,
+    allow_partial_composite: bool = False,
+    allow_missing_aus: bool = False,
+    seeds=None,
+    threads: int = 1,
+    deterministic: bool = False,
+    au_list: str = "mepipe",
+):
     """Train ``model`` on ``caches`` under ``protocol`` and report pooled UF1/UAR.
 
     ``epochs``, ``batch_size``, ``lr``, ``optimizer`` and ``weight_decay`` default to the model's
@@ -62,14 +88,33 @@ def run(caches, model: str, protocol: str = "loso", epochs: int | None = None, b
     or in a worker, so that a result does not depend on ``jobs`` or the backend;
     ``deterministic`` asks torch for deterministic algorithms (see docs/training.md).
     """
-    cfg = TrainConfig.create(model, protocol=protocol, epochs=epochs, batch_size=batch_size, lr=lr,
-                             optimizer=optimizer, weight_decay=weight_decay, seed=seed, select=select,
-                             label_map=label_map, class_weighting=class_weighting, augment=augment,
-                             model_kwargs=model_kwargs, val_fraction=val_fraction,
-                             holdout_fraction=holdout_fraction, device=device, jobs=jobs, backend=backend,
-                             drop_nonfinite=drop_nonfinite, composite_list=composite_list,
-                             allow_partial_composite=allow_partial_composite, allow_missing_aus=allow_missing_aus,
-                             threads=threads, deterministic=deterministic, au_list=au_list)
+    cfg = TrainConfig.create(
+        model,
+        protocol=protocol,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        optimizer=optimizer,
+        weight_decay=weight_decay,
+        seed=seed,
+        select=select,
+        label_map=label_map,
+        class_weighting=class_weighting,
+        augment=augment,
+        model_kwargs=model_kwargs,
+        val_fraction=val_fraction,
+        holdout_fraction=holdout_fraction,
+        device=device,
+        jobs=jobs,
+        backend=backend,
+        drop_nonfinite=drop_nonfinite,
+        composite_list=composite_list,
+        allow_partial_composite=allow_partial_composite,
+        allow_missing_aus=allow_missing_aus,
+        threads=threads,
+        deterministic=deterministic,
+        au_list=au_list,
+    )
     if seeds is None:
         return run_config(caches, cfg, out=out, resume=resume, progress=progress, folds=folds)
     return run_seeds(caches, cfg, seeds, out=out, resume=resume, progress=progress, folds=folds)
@@ -86,14 +131,14 @@ def run_seeds(caches, cfg: TrainConfig, seeds, out=None, resume: bool = True, pr
     runs = []
     for i, s in enumerate(seeds):
         _print(f"mepipe train: seed {s} ({i + 1} of {len(seeds)})", progress)
-        runs.append(run_config(caches, cfg.replace(seed=s), out=seed_dir(out, s), resume=resume, progress=progress,
-                               folds=folds))
+        runs.append(
+            run_config(caches, cfg.replace(seed=s), out=seed_dir(out, s), resume=resume, progress=progress, folds=folds)
+        )
     res = summarize_seeds(out, runs)
     return res
 
 
-def run_config(caches, cfg: TrainConfig, out=None, resume: bool = True, progress: bool = True,
-               folds=None) -> Results:
+def run_config(caches, cfg: TrainConfig, out=None, resume: bool = True, progress: bool = True, folds=None) -> Results:
     """:func:`run` with a ready :class:`TrainConfig`."""
     from ..device import DeviceError
     from ..models import create_model
@@ -133,33 +178,53 @@ def run_config(caches, cfg: TrainConfig, out=None, resume: bool = True, progress
     for f in all_folds:
         if not len(f.train):
             raise TrainError(f"fold {f.name} has no training sample")
-    ctx = FoldContext(classes=tuple(classes), device=dev, out=str(out),
-                      fold_width=max(2, len(str(len(all_folds) - 1))))
-    label_spec = (label_info["name"] if cfg.label_map is None else cfg.label_map if isinstance(cfg.label_map, str)
-                  else label_info["map"])
-    config = {**cfg.to_dict(), "label_map": label_spec, "caches": ids, "inputs": list(inputs),
-              "n_folds": len(all_folds), "dropped_nonfinite": dropped}
+    ctx = FoldContext(classes=tuple(classes), device=dev, out=str(out), fold_width=max(2, len(str(len(all_folds) - 1))))
+    label_spec = (
+        label_info["name"]
+        if cfg.label_map is None
+        else cfg.label_map
+        if isinstance(cfg.label_map, str)
+        else label_info["map"]
+    )
+    config = {
+        **cfg.to_dict(),
+        "label_map": label_spec,
+        "caches": ids,
+        "inputs": list(inputs),
+        "n_folds": len(all_folds),
+        "dropped_nonfinite": dropped,
+    }
 
     wanted = list(range(len(all_folds))) if folds is None else sorted({int(i) for i in folds})
     bad = [i for i in wanted if not 0 <= i < len(all_folds)]
     if bad or not wanted:
-        raise TrainError(f"fold indices {bad or folds} out of range; this run has {len(all_folds)} folds "
-                         f"(0-{len(all_folds) - 1})")
+        raise TrainError(
+            f"fold indices {bad or folds} out of range; this run has {len(all_folds)} folds (0-{len(all_folds) - 1})"
+        )
 
     # -- output folder and resume
     records = _prepare_out(out, run_identity(cfg, label_spec, ids, table, dev), len(all_folds), ctx, resume)
     resumed = sorted(i for i in records if i in wanted)
     todo = [all_folds[i] for i in wanted if i not in records]
 
-    _print(f"mepipe train: {cfg.model} on {len(table)} samples ({', '.join(str(p) for p in cache_paths)}), "
-           f"{cfg.protocol} with {len(all_folds)} folds, device {describe_device(dev)}", progress)
+    _print(
+        f"mepipe train: {cfg.model} on {len(table)} samples ({', '.join(str(p) for p in cache_paths)}), "
+        f"{cfg.protocol} with {len(all_folds)} folds, device {describe_device(dev)}",
+        progress,
+    )
     if label_info.get("composite"):
         from ..labels import composite_table
 
         comp = label_info["composite"]
-        _print(composite_table(comp) + ("" if comp["matches_reference"] else
-                                        "\nPARTIAL composite (--allow-partial-composite): not the MEGC 2019 set"),
-               progress)
+        _print(
+            composite_table(comp)
+            + (
+                ""
+                if comp["matches_reference"]
+                else "\nPARTIAL composite (--allow-partial-composite): not the MEGC 2019 set"
+            ),
+            progress,
+        )
     if resumed:
         _print(f"mepipe train: resuming in {out}: {len(resumed)} fold(s) already finished", progress)
 
@@ -171,9 +236,18 @@ def run_config(caches, cfg: TrainConfig, out=None, resume: bool = True, progress
 
     from .report import finish_run
 
-    return finish_run(out, records, all_folds, table, classes, label_info, config, dev,
-                      complete=all(i in records for i in range(len(all_folds))),
-                      elapsed=time.time() - t_start)
+    return finish_run(
+        out,
+        records,
+        all_folds,
+        table,
+        classes,
+        label_info,
+        config,
+        dev,
+        complete=all(i in records for i in range(len(all_folds))),
+        elapsed=time.time() - t_start,
+    )
 
 
 def _finite_rows(table, data: dict, drop: bool):
@@ -187,8 +261,10 @@ def _finite_rows(table, data: dict, drop: bool):
     bad = table["key"].to_numpy()[~ok].tolist()
     if not drop:
         shown = ", ".join(bad[:10]) + (f" and {len(bad) - 10} more" if len(bad) > 10 else "")
-        raise TrainError(f"{len(bad)} sample(s) have NaN or inf in their model inputs: {shown}; rebuild those "
-                         f"samples, or leave them out with --drop-nonfinite (recorded in results.json)")
+        raise TrainError(
+            f"{len(bad)} sample(s) have NaN or inf in their model inputs: {shown}; rebuild those "
+            f"samples, or leave them out with --drop-nonfinite (recorded in results.json)"
+        )
     log.warning("left out %d sample(s) with NaN/inf inputs: %s", len(bad), ", ".join(bad))
     keep = np.flatnonzero(ok)
     return table.iloc[keep].reset_index(drop=True), {k: v[keep] for k, v in data.items()}, bad
@@ -206,14 +282,20 @@ def _check_aus(table, inputs, cfg: TrainConfig) -> None:
         return
     ds = sorted(set(table["dataset"][missing]))
     if not cfg.allow_missing_aus:
-        raise TrainError(f"{cfg.model} reads the AU vector, but {', '.join(ds)} annotate no AUs ({int(missing.sum())} "
-                         f"samples): their vector is unknown, not 'no AU active'. Use a model without AUs, or "
-                         f"--allow-missing-aus (with --model-kwargs '{{\"au_mask\": true}}' the model is told which "
-                         f"vectors are unknown)")
+        raise TrainError(
+            f"{cfg.model} reads the AU vector, but {', '.join(ds)} annotate no AUs ({int(missing.sum())} "
+            f"samples): their vector is unknown, not 'no AU active'. Use a model without AUs, or "
+            f"--allow-missing-aus (with --model-kwargs '{{\"au_mask\": true}}' the model is told which "
+            f"vectors are unknown)"
+        )
     if "aus_mask" not in inputs:
-        log.warning("%s reads the AU vector of %d samples of %s that annotate no AUs as 'no AU active'; "
-                    "--model-kwargs '{\"au_mask\": true}' gives the model the mask bit", cfg.model,
-                    int(missing.sum()), ", ".join(ds))
+        log.warning(
+            "%s reads the AU vector of %d samples of %s that annotate no AUs as 'no AU active'; "
+            "--model-kwargs '{\"au_mask\": true}' gives the model the mask bit",
+            cfg.model,
+            int(missing.sum()),
+            ", ".join(ds),
+        )
 
 
 def run_identity(cfg: TrainConfig, label_spec, ids, table, device: str) -> dict:
@@ -228,11 +310,17 @@ def run_identity(cfg: TrainConfig, label_spec, ids, table, device: str) -> dict:
     for ci, c in enumerate(ids):
         rows = table[table["cache"] == ci]
         h = hashlib.sha256("\n".join(f"{k}\t{y}" for k, y in sorted(zip(rows["key"], rows["y"]))).encode())
-        caches.append({"path": c["path"], "n": c["n"], "recipe_hash": c["recipe_hash"],
-                       "commit_id": c.get("commit_id", ""), "samples": int(len(rows)),
-                       "labels_sha256": h.hexdigest()})
-    ident = {**cfg.identity(), "label_map": label_spec, "caches": caches, "device": device,
-             "mepipe": __version__}
+        caches.append(
+            {
+                "path": c["path"],
+                "n": c["n"],
+                "recipe_hash": c["recipe_hash"],
+                "commit_id": c.get("commit_id", ""),
+                "samples": int(len(rows)),
+                "labels_sha256": h.hexdigest(),
+            }
+        )
+    ident = {**cfg.identity(), "label_map": label_spec, "caches": caches, "device": device, "mepipe": __version__}
     return json.loads(json.dumps(ident, default=str))
 
 
@@ -248,13 +336,16 @@ def _prepare_out(out: Path, ident: dict, n_folds: int, ctx: FoldContext, resume:
         if diff:
             detail = ""
             if "caches" in diff:
-                changed = [f"{c['path']} ({', '.join(k for k in c if (o or {}).get(k) != c[k])})"
-                           for c, o in zip(ident["caches"], old.get("caches") or [None] * len(ident["caches"]))
-                           if o != c]
+                changed = [
+                    f"{c['path']} ({', '.join(k for k in c if (o or {}).get(k) != c[k])})"
+                    for c, o in zip(ident["caches"], old.get("caches") or [None] * len(ident["caches"]))
+                    if o != c
+                ]
                 detail = f"; cache content changed: {'; '.join(changed)}" if changed else ""
             raise TrainError(
                 f"{out} holds a run on other data or settings ({', '.join(diff)} differ{detail}); "
-                f"use another --out, or resume=False / --no-resume to start it again")
+                f"use another --out, or resume=False / --no-resume to start it again"
+            )
     if not resume:
         for p in list((out / "folds").glob("fold-*.json")) + list(out.glob("fold-*.pt")):
             p.unlink()

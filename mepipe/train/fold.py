@@ -4,6 +4,7 @@ on the test samples, write the fold's checkpoint and record atomically.
 :func:`train_fold` is a top-level function of picklable arguments, so joblib (loky, dask, ray)
 can ship it to worker processes.
 """
+
 from __future__ import annotations
 
 import json
@@ -81,8 +82,13 @@ def build_optimizer(model, cfg: TrainConfig):
         (angles if id(p) in theta_ids else main).append(p)
     groups: list[dict] = [{"params": main}]
     if angles:
-        groups.append({"params": angles, "lr": cfg.theta_lr if cfg.theta_lr is not None else cfg.lr,
-                       "weight_decay": float(cfg.theta_weight_decay or 0.0)})
+        groups.append(
+            {
+                "params": angles,
+                "lr": cfg.theta_lr if cfg.theta_lr is not None else cfg.lr,
+                "weight_decay": float(cfg.theta_weight_decay or 0.0),
+            }
+        )
     kw: dict = {"lr": cfg.lr}
     if cfg.weight_decay is not None:
         kw["weight_decay"] = cfg.weight_decay
@@ -109,7 +115,7 @@ def class_weights(y_train, num_classes: int, how: str):
 def batches(idx: np.ndarray, batch_size: int) -> list[np.ndarray]:
     """Split positions into batches; a last batch of one sample joins the previous one
     (BatchNorm cannot train on a batch of one)."""
-    parts = [idx[i:i + batch_size] for i in range(0, len(idx), batch_size)]
+    parts = [idx[i : i + batch_size] for i in range(0, len(idx), batch_size)]
     if len(parts) > 1 and len(parts[-1]) == 1:
         parts[-2] = np.concatenate([parts[-2], parts[-1]])
         parts.pop()
@@ -131,7 +137,7 @@ def evaluate(model, data, y, idx, batch_size, device, loss_fn):
     model.eval()
     preds, total = [], 0.0
     with torch.no_grad():
-        for b in [idx[i:i + batch_size] for i in range(0, len(idx), batch_size)]:
+        for b in [idx[i : i + batch_size] for i in range(0, len(idx), batch_size)]:
             logits = model(**to_device(data, b, device))
             t = torch.from_numpy(y[b]).to(device)
             total += float(loss_fn(logits, t).item()) * len(b)
@@ -139,8 +145,9 @@ def evaluate(model, data, y, idx, batch_size, device, loss_fn):
     return total / len(idx), np.concatenate(preds).astype(np.int64)
 
 
-def train_fold(fold: Fold, data: dict, y: np.ndarray, cfg: TrainConfig, ctx: FoldContext,
-               epoch_bar: bool = False) -> dict:
+def train_fold(
+    fold: Fold, data: dict, y: np.ndarray, cfg: TrainConfig, ctx: FoldContext, epoch_bar: bool = False
+) -> dict:
     """Train one model on ``fold.train``, evaluate on ``fold.test`` and return the fold record.
 
     The fold runs with ``cfg.threads`` torch threads (and ``cfg.deterministic``), the same in this

@@ -21,6 +21,7 @@ A class of ``K`` that is never predicted has ``TP_c = 0`` and so ``F1_c = 0``: i
 (peers' scripts often skip it, which inflates their figures), and :func:`summarize` lists it in
 ``absent_from_predictions`` so the report can say so.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -57,7 +58,9 @@ def confusion_matrix(y_true, y_pred, num_classes: int | None = None) -> np.ndarr
     if num_classes is None:
         num_classes = int(max(t.max(initial=-1), p.max(initial=-1))) + 1
     if t.size and (t.min() < 0 or p.min() < 0 or t.max() >= num_classes or p.max() >= num_classes):
-        raise ValueError(f"labels must lie in [0, {num_classes}); got true {t.min()}..{t.max()}, pred {p.min()}..{p.max()}")
+        raise ValueError(
+            f"labels must lie in [0, {num_classes}); got true {t.min()}..{t.max()}, pred {p.min()}..{p.max()}"
+        )
     m = np.zeros((num_classes, num_classes), dtype=np.int64)
     np.add.at(m, (t, p), 1)
     return m
@@ -88,8 +91,14 @@ def per_class(cm) -> dict[str, np.ndarray]:
         denom = 2 * tp + fp + fn
         f1 = np.where(denom > 0, 2 * tp / np.where(denom > 0, denom, 1), np.nan)
     return {
-        "tp": tp, "fp": fp, "fn": fn, "support": support, "predicted": predicted,
-        "precision": precision, "recall": recall, "f1": f1,
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "support": support,
+        "predicted": predicted,
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
     }
 
 
@@ -140,9 +149,7 @@ def summarize(y_true, y_pred, classes) -> dict:
     absent = [classes[i] for i in range(len(classes)) if pc["support"][i] > 0 and pc["predicted"][i] == 0]
     notes = []
     if absent:
-        notes.append(
-            "classes never predicted (F1 counted as 0 in UF1/macro-F1, recall 0 in UAR): " + ", ".join(absent)
-        )
+        notes.append("classes never predicted (F1 counted as 0 in UF1/macro-F1, recall 0 in UAR): " + ", ".join(absent))
     missing = [classes[i] for i in range(len(classes)) if pc["support"][i] == 0]
     if missing and cm.sum():
         notes.append("classes without true samples here (left out of UF1/UAR): " + ", ".join(missing))

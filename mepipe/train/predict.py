@@ -8,6 +8,7 @@ input fields; raw clips (a manifest) are first preprocessed with the run's own r
 sample gets the predicted class and every class probability; where a sample's emotion has a
 class under the run's label map, the true class is written too and the figures are printed.
 """
+
 from __future__ import annotations
 
 import csv
@@ -42,7 +43,7 @@ class TrainedRun:
     au_list: str = "mepipe"
 
     @classmethod
-    def load(cls, out) -> "TrainedRun":
+    def load(cls, out) -> TrainedRun:
         out = Path(out)
         p = out / "results.json"
         if not p.is_file():
@@ -53,26 +54,38 @@ class TrainedRun:
             classes = list(d["labels"]["classes"])
             width = max(2, len(str(int(cfg["n_folds"]) - 1)))
             ck = {i: out / f"fold-{i:0{width}d}.pt" for i in range(int(cfg["n_folds"]))}
-            run = cls(out=out, model=str(cfg["model"]), model_kwargs=dict(cfg.get("model_kwargs") or {}),
-                      inputs=tuple(cfg["inputs"]), classes=classes, label_map=cfg.get("label_map"),
-                      caches=list(cfg["caches"]), checkpoints={i: q for i, q in ck.items() if q.is_file()},
-                      n_folds=int(cfg["n_folds"]), au_list=str(cfg.get("au_list", "mepipe")))
+            run = cls(
+                out=out,
+                model=str(cfg["model"]),
+                model_kwargs=dict(cfg.get("model_kwargs") or {}),
+                inputs=tuple(cfg["inputs"]),
+                classes=classes,
+                label_map=cfg.get("label_map"),
+                caches=list(cfg["caches"]),
+                checkpoints={i: q for i, q in ck.items() if q.is_file()},
+                n_folds=int(cfg["n_folds"]),
+                au_list=str(cfg.get("au_list", "mepipe")),
+            )
         except (KeyError, TypeError, ValueError) as e:
             raise TrainError(f"{p} is not a mepipe results file ({type(e).__name__}: {e})") from None
         if not run.checkpoints:
             raise TrainError(f"{out} holds no fold checkpoint (fold-XX.pt)")
         if any("feature_hash" not in c for c in run.caches):
-            raise TrainError(f"{out} was trained by an older mepipe that did not record its caches' feature "
-                             f"recipe; retrain it to apply it with mepipe predict")
+            raise TrainError(
+                f"{out} was trained by an older mepipe that did not record its caches' feature "
+                f"recipe; retrain it to apply it with mepipe predict"
+            )
         return run
 
     def folds_for(self, fold) -> list[int]:
         """The fold indices whose weights are used: ``None`` = the run's only fold, ``"mean"`` = all."""
         if fold is None:
             if self.n_folds != 1:
-                raise TrainError(f"{self.out} has {self.n_folds} folds: choose one with --fold INDEX, "
-                                 f"average them with --fold mean, or train one model on every sample "
-                                 f"(mepipe train --protocol all)")
+                raise TrainError(
+                    f"{self.out} has {self.n_folds} folds: choose one with --fold INDEX, "
+                    f"average them with --fold mean, or train one model on every sample "
+                    f"(mepipe train --protocol all)"
+                )
             fold = 0
         if fold == "mean":
             missing = sorted(set(range(self.n_folds)) - set(self.checkpoints))
@@ -102,11 +115,17 @@ def check_input_cache(run: TrainedRun, cache_path) -> dict:
 
         mine = feature_recipe(ident["recipe"])
         theirs = feature_recipe(run.caches[0]["recipe"])
-        diff = sorted(f"{sec}.{k}" for sec in mine for k in set(mine[sec]) | set(theirs.get(sec, {}))
-                      if mine[sec].get(k) != theirs.get(sec, {}).get(k))
-        raise TrainError(f"cache {cache_path} was computed with other feature settings than run {run.out}'s "
-                         f"training caches ({', '.join(diff) or 'recipe'} differ); preprocess the clips with "
-                         f"the run's recipe (mepipe predict --manifest does)")
+        diff = sorted(
+            f"{sec}.{k}"
+            for sec in mine
+            for k in set(mine[sec]) | set(theirs.get(sec, {}))
+            if mine[sec].get(k) != theirs.get(sec, {}).get(k)
+        )
+        raise TrainError(
+            f"cache {cache_path} was computed with other feature settings than run {run.out}'s "
+            f"training caches ({', '.join(diff) or 'recipe'} differ); preprocess the clips with "
+            f"the run's recipe (mepipe predict --manifest does)"
+        )
     missing = [f for f in run.inputs if f not in ("aus", "aus_mask") and f not in ident["fields"]]
     if missing:
         raise TrainError(f"cache {cache_path} lacks the field(s) {', '.join(missing)} that {run.model} reads")
@@ -126,8 +145,19 @@ def preprocess_manifest(run: TrainedRun, manifest, cache_out, jobs: int = 1, pro
     return Path(cache_out)
 
 
-def predict(run_dir, cache=None, manifest=None, out=None, fold=None, device: str = "auto", batch_size: int = 64,
-            label_map=None, cache_out=None, jobs: int = 1, progress: bool = True) -> dict:
+def predict(
+    run_dir,
+    cache=None,
+    manifest=None,
+    out=None,
+    fold=None,
+    device: str = "auto",
+    batch_size: int = 64,
+    label_map=None,
+    cache_out=None,
+    jobs: int = 1,
+    progress: bool = True,
+) -> dict:
     """Predict every sample of ``cache`` (or of ``manifest``'s clips) with the run in ``run_dir``.
 
     Returns ``{"path": CSV path, "n": samples, "folds": [...], "metrics": dict or None}``; the CSV
@@ -148,8 +178,10 @@ def predict(run_dir, cache=None, manifest=None, out=None, fold=None, device: str
     if (cache is None) == (manifest is None):
         raise TrainError("give exactly one of cache= (an .h5 cache) or manifest= (a CSV of raw clips)")
     if label_map is not None and json.dumps(label_map, sort_keys=True) != json.dumps(run.label_map, sort_keys=True):
-        raise TrainError(f"label map {label_map!r} differs from the run's ({run.label_map!r}); a model predicts "
-                         f"the classes it was trained on: {run.classes}")
+        raise TrainError(
+            f"label map {label_map!r} differs from the run's ({run.label_map!r}); a model predicts "
+            f"the classes it was trained on: {run.classes}"
+        )
     folds = run.folds_for(fold)
     if batch_size < 1:
         raise TrainError(f"batch size must be >= 1, got {batch_size}")
@@ -169,13 +201,17 @@ def predict(run_dir, cache=None, manifest=None, out=None, fold=None, device: str
         try:
             model.load_state_dict(torch.load(run.checkpoints[i], map_location="cpu", weights_only=True))
         except RuntimeError as e:  # e.g. a checkpoint of an earlier version of the model
-            raise TrainError(f"{run.checkpoints[i]} does not fit {run.model} as this mepipe builds it "
-                             f"({str(e).splitlines()[0]}); train the run again") from None
+            raise TrainError(
+                f"{run.checkpoints[i]} does not fit {run.model} as this mepipe builds it "
+                f"({str(e).splitlines()[0]}); train the run again"
+            ) from None
         model.to(dev).eval()
         with torch.no_grad():
             for s in range(0, len(meta), batch_size):
-                batch = {k: torch.from_numpy(np.ascontiguousarray(v[s:s + batch_size])).to(dev) for k, v in data.items()}
-                probs[s:s + batch_size] += torch.softmax(model(**batch).float(), dim=1).cpu().numpy()
+                batch = {
+                    k: torch.from_numpy(np.ascontiguousarray(v[s : s + batch_size])).to(dev) for k, v in data.items()
+                }
+                probs[s : s + batch_size] += torch.softmax(model(**batch).float(), dim=1).cpu().numpy()
     probs /= len(folds)
     pred = probs.argmax(axis=1)
 
@@ -190,12 +226,34 @@ def predict(run_dir, cache=None, manifest=None, out=None, fold=None, device: str
 
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["key", "dataset", "subject", "sample_id", "emotion", "true", "pred", "pred_index",
-                *[f"p_{c}" for c in run.classes]])
+    w.writerow(
+        [
+            "key",
+            "dataset",
+            "subject",
+            "sample_id",
+            "emotion",
+            "true",
+            "pred",
+            "pred_index",
+            *[f"p_{c}" for c in run.classes],
+        ]
+    )
     for j, r in enumerate(meta.itertuples(index=False)):
         t = run.classes[y_true[j]] if y_true[j] >= 0 else ""
-        w.writerow([r.key, r.dataset, r.subject, r.sample_id, r.emotion, t, run.classes[pred[j]], int(pred[j]),
-                    *[f"{p:.6f}" for p in probs[j]]])
+        w.writerow(
+            [
+                r.key,
+                r.dataset,
+                r.subject,
+                r.sample_id,
+                r.emotion,
+                t,
+                run.classes[pred[j]],
+                int(pred[j]),
+                *[f"{p:.6f}" for p in probs[j]],
+            ]
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out, buf.getvalue())
     known = y_true >= 0
@@ -208,20 +266,26 @@ def register(subparsers) -> None:
     from ..device import DEVICE_HELP
 
     p = subparsers.add_parser(
-        "predict", help="apply a trained run to new samples (a cache, or raw clips in a manifest)",
+        "predict",
+        help="apply a trained run to new samples (a cache, or raw clips in a manifest)",
         description="Apply a run of `mepipe train` to the samples of a cache, or to the raw clips of a manifest "
-                    "(preprocessed first with the run's recipe). Writes one CSV row per sample: the predicted "
-                    "class and every class probability. See docs/training.md.")
+        "(preprocessed first with the run's recipe). Writes one CSV row per sample: the predicted "
+        "class and every class probability. See docs/training.md.",
+    )
     p.add_argument("run", help="run folder written by mepipe train (holds results.json and fold-XX.pt)")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--cache", help="a cache (.h5) computed with the run's feature recipe")
     src.add_argument("--manifest", help="a CSV manifest of raw clips, preprocessed with the run's recipe")
     p.add_argument("--out", default="predictions.csv", help="predictions CSV (default predictions.csv)")
-    p.add_argument("--fold", default=None,
-                   help="fold whose weights to use (default: the run's only fold), or 'mean' to average every "
-                        "fold's probabilities")
-    p.add_argument("--cache-out", default=None, help="with --manifest: where the preprocessed cache goes "
-                                                     "(default: --out with .h5)")
+    p.add_argument(
+        "--fold",
+        default=None,
+        help="fold whose weights to use (default: the run's only fold), or 'mean' to average every "
+        "fold's probabilities",
+    )
+    p.add_argument(
+        "--cache-out", default=None, help="with --manifest: where the preprocessed cache goes (default: --out with .h5)"
+    )
     p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--batch-size", type=A.positive_int, default=64)
     p.add_argument("--jobs", type=A.jobs, default=1, help="with --manifest: preprocessing workers")
@@ -234,15 +298,26 @@ def main(args) -> int:
     from .report import _f
 
     try:
-        res = predict(args.run, cache=args.cache, manifest=args.manifest, out=args.out, fold=args.fold,
-                      device=args.device, batch_size=args.batch_size, cache_out=args.cache_out, jobs=args.jobs,
-                      progress=not args.quiet)
+        res = predict(
+            args.run,
+            cache=args.cache,
+            manifest=args.manifest,
+            out=args.out,
+            fold=args.fold,
+            device=args.device,
+            batch_size=args.batch_size,
+            cache_out=args.cache_out,
+            jobs=args.jobs,
+            progress=not args.quiet,
+        )
     except MepipeError as e:
         print(f"mepipe predict: error: {e}", file=sys.stderr)
         return 2
     print(f"{res['path']}: {res['n']} samples predicted from {res['cache']} with fold(s) {res['folds']}")
     m = res["metrics"]
     if m is not None:
-        print(f"  on the {m['n']} samples whose emotion has a class: accuracy {_f(m['accuracy'])}  "
-              f"UF1 {_f(m['uf1'])}  UAR {_f(m['uar'])}")
+        print(
+            f"  on the {m['n']} samples whose emotion has a class: accuracy {_f(m['accuracy'])}  "
+            f"UF1 {_f(m['uf1'])}  UAR {_f(m['uar'])}"
+        )
     return 0

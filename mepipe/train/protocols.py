@@ -12,6 +12,7 @@ index). Folds hold **positions** into that table (0..n-1).
 * ``all``: one fold that trains on every sample and tests on none: the model to apply to new
   samples (``mepipe predict``); it reports no test figures.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

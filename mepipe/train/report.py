@@ -1,4 +1,5 @@
 """Run outputs: pooled metrics, predictions CSV, results.json, plots and printed tables."""
+
 from __future__ import annotations
 
 import csv
@@ -52,8 +53,9 @@ def _mean_angles(records: list[dict]) -> dict[str, list[float]] | None:
     return out
 
 
-def finish_run(out: Path, records: dict, folds, table, classes, label_info, config, device, complete: bool,
-               elapsed: float):
+def finish_run(
+    out: Path, records: dict, folds, table, classes, label_info, config, device, complete: bool, elapsed: float
+):
     """Pool the finished folds' predictions, write every output file and return :class:`Results`."""
     from ..atomic import atomic_write_text
     from ..versions import library_versions
@@ -85,23 +87,33 @@ def finish_run(out: Path, records: dict, folds, table, classes, label_info, conf
     if complete and config["protocol"] != "all" and len(rows) and len({x[2] for x in rows}) > 1:
         from .stats import bootstrap_ci
 
-        bootstrap = bootstrap_ci([{"subject": [x[2] for x in rows], "true": y_true.tolist(), "pred": y_pred.tolist()}],
-                                 num_classes=len(classes))
+        bootstrap = bootstrap_ci(
+            [{"subject": [x[2] for x in rows], "true": y_true.tolist(), "pred": y_pred.tolist()}],
+            num_classes=len(classes),
+        )
     ds_col = np.array([x[1] for x in rows], dtype=object)
     per_dataset = {}
     if len(set(table["dataset"])) > 1:
         for d in sorted(set(ds_col)):
             m = ds_col == d
             s = M.summarize(y_true[m], y_pred[m], classes)
-            per_dataset[d] = {k: s[k] for k in ("n", "accuracy", "uf1", "uar", "macro_f1",
-                                                "absent_from_predictions", "notes")}
+            per_dataset[d] = {
+                k: s[k] for k in ("n", "accuracy", "uf1", "uar", "macro_f1", "absent_from_predictions", "notes")
+            }
     per_fold = []
     for r in done:
-        per_fold.append({"index": r["index"], "name": r["name"], **r["sizes"], "selected_epoch": r["selected_epoch"],
-                         **{k: r["metrics"][k] for k in ("accuracy", "uf1", "uar", "macro_f1",
-                                                          "absent_from_predictions")},
-                         "device": r["device"], "seconds": r["seconds"],
-                         "checkpoint": str(out / f"{_fold_name(r['index'], width)}.pt")})
+        per_fold.append(
+            {
+                "index": r["index"],
+                "name": r["name"],
+                **r["sizes"],
+                "selected_epoch": r["selected_epoch"],
+                **{k: r["metrics"][k] for k in ("accuracy", "uf1", "uar", "macro_f1", "absent_from_predictions")},
+                "device": r["device"],
+                "seconds": r["seconds"],
+                "checkpoint": str(out / f"{_fold_name(r['index'], width)}.pt"),
+            }
+        )
 
     from .config import OPTIMISTIC_NOTE, SELECTION_NOTES
 
@@ -110,16 +122,24 @@ def finish_run(out: Path, records: dict, folds, table, classes, label_info, conf
     if select == "test-best":
         metrics["notes"].insert(0, OPTIMISTIC_NOTE)
     if config["protocol"] == "all":
-        metrics["notes"].insert(0, "trained on every sample (--protocol all): no test set, no test figures; "
-                                   "apply the model to new samples with `mepipe predict`")
+        metrics["notes"].insert(
+            0,
+            "trained on every sample (--protocol all): no test set, no test figures; "
+            "apply the model to new samples with `mepipe predict`",
+        )
     if not complete:
         missing = [f.index for f in folds if f.index not in records]
-        metrics["notes"].insert(0, f"INCOMPLETE: {len(missing)} of {len(folds)} folds not trained yet "
-                                   f"(figures pool the finished folds only)")
+        metrics["notes"].insert(
+            0,
+            f"INCOMPLETE: {len(missing)} of {len(folds)} folds not trained yet (figures pool the finished folds only)",
+        )
 
     # plots
-    paths = {"results": str(out / "results.json"), "predictions": str(pred_path),
-             "checkpoints": [p["checkpoint"] for p in per_fold]}
+    paths = {
+        "results": str(out / "results.json"),
+        "predictions": str(pred_path),
+        "checkpoints": [p["checkpoint"] for p in per_fold],
+    }
     from .. import viz
 
     title = f"{config['model']} · {config['protocol']} · UF1 {_f(metrics['uf1'])} UAR {_f(metrics['uar'])}"
@@ -136,10 +156,22 @@ def finish_run(out: Path, records: dict, folds, table, classes, label_info, conf
     if angles:
         paths["angles"] = str(out / "angles.png")
         viz.plot_angles(angles, paths["angles"])
-    res = Results(out=out, config={**config, "elapsed_seconds": round(elapsed, 3)}, metrics=metrics,
-                  per_dataset=per_dataset, per_fold=per_fold, selection=selection, device=device, paths=paths,
-                  labels=label_info, complete=complete, versions=library_versions(), curves=curves, angles=angles,
-                  bootstrap=bootstrap)
+    res = Results(
+        out=out,
+        config={**config, "elapsed_seconds": round(elapsed, 3)},
+        metrics=metrics,
+        per_dataset=per_dataset,
+        per_fold=per_fold,
+        selection=selection,
+        device=device,
+        paths=paths,
+        labels=label_info,
+        complete=complete,
+        versions=library_versions(),
+        curves=curves,
+        angles=angles,
+        bootstrap=bootstrap,
+    )
     atomic_write_text(out / "results.json", json.dumps(_clean(res.to_dict()), indent=2, default=str, allow_nan=False))
     return res
 
@@ -173,8 +205,10 @@ def results_table(res) -> str:
     ]
     b = getattr(res, "bootstrap", None)
     if b:
-        lines.append(f"  95 % bootstrap over {b['subjects']} subjects: UF1 [{_f(b['uf1']['low'])}, "
-                     f"{_f(b['uf1']['high'])}]  UAR [{_f(b['uar']['low'])}, {_f(b['uar']['high'])}]")
+        lines.append(
+            f"  95 % bootstrap over {b['subjects']} subjects: UF1 [{_f(b['uf1']['low'])}, "
+            f"{_f(b['uf1']['high'])}]  UAR [{_f(b['uar']['low'])}, {_f(b['uar']['high'])}]"
+        )
     width = max([len(k) for k in m["per_class"]] + [5])
     lines.append(f"  {'class':<{width}}  support  predicted  recall     F1")
     for k, v in m["per_class"].items():
@@ -182,10 +216,14 @@ def results_table(res) -> str:
     if res.per_dataset:
         lines.append("  per dataset:")
         for d, v in res.per_dataset.items():
-            lines.append(f"    {d:<12} n={v['n']:<5d} UF1 {_f(v['uf1'])}  UAR {_f(v['uar'])}  accuracy {_f(v['accuracy'])}")
+            lines.append(
+                f"    {d:<12} n={v['n']:<5d} UF1 {_f(v['uf1'])}  UAR {_f(v['uar'])}  accuracy {_f(v['accuracy'])}"
+            )
     ex = res.labels.get("excluded_total", 0)
     if ex:
-        lines.append(f"  excluded by the label map: {ex} sample(s) ({', '.join(f'{k} {n}' for k, n in res.labels['excluded'].items())})")
+        lines.append(
+            f"  excluded by the label map: {ex} sample(s) ({', '.join(f'{k} {n}' for k, n in res.labels['excluded'].items())})"
+        )
     for note in m.get("notes", []):
         lines.append(f"  note: {note}")
     lines.append(f"  outputs: {res.out}")
@@ -208,9 +246,18 @@ def demo_table(results_list) -> str:
         opt = bool(r.selection.get("optimistic"))
         any_opt |= opt
         plots = [r.paths[k] for k in ("confusion", "curves", "angles") if r.paths.get(k)]
-        rows.append([r.config["model"] + ("*" if opt else ""), r.config["protocol"], r.selection["rule"],
-                     str(r.metrics["n"]), _f(r.metrics["accuracy"]), _f(r.metrics["uf1"]), _f(r.metrics["uar"]),
-                     ", ".join(plots)])
+        rows.append(
+            [
+                r.config["model"] + ("*" if opt else ""),
+                r.config["protocol"],
+                r.selection["rule"],
+                str(r.metrics["n"]),
+                _f(r.metrics["accuracy"]),
+                _f(r.metrics["uf1"]),
+                _f(r.metrics["uar"]),
+                ", ".join(plots),
+            ]
+        )
     head = ["model", "protocol", "selection", "n", "accuracy", "UF1", "UAR", "plots"]
     widths = [max(len(head[i]), *(len(row[i]) for row in rows)) if rows else len(head[i]) for i in range(len(head))]
     fmt = lambda row: "  ".join(c.ljust(widths[i]) if i < len(row) - 1 else c for i, c in enumerate(row))  # noqa: E731

@@ -1,6 +1,7 @@
 """The numeric environment of one fold: a fixed torch thread count (so that a fold gives the same
 weights in this process or in a worker, whatever ``--jobs``), and optionally torch's
 deterministic algorithms."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """What a finished (or partly finished) run produced: :class:`Results`, also ``out/results.json``."""
+
 from __future__ import annotations
 
 import json
@@ -49,25 +50,45 @@ class Results:
 
     def to_dict(self) -> dict:
         return {
-            "config": self.config, "versions": self.versions, "device": self.device,
-            "selection": self.selection, "complete": self.complete, "labels": self.labels,
-            "metrics": self.metrics, "per_dataset": self.per_dataset, "per_fold": self.per_fold,
-            "paths": self.paths, "curves": self.curves, "angles": self.angles,
+            "config": self.config,
+            "versions": self.versions,
+            "device": self.device,
+            "selection": self.selection,
+            "complete": self.complete,
+            "labels": self.labels,
+            "metrics": self.metrics,
+            "per_dataset": self.per_dataset,
+            "per_fold": self.per_fold,
+            "paths": self.paths,
+            "curves": self.curves,
+            "angles": self.angles,
             "bootstrap": self.bootstrap,
             "angles_convention": _angles_convention() if self.angles else None,
         }
 
     @classmethod
-    def load(cls, out) -> "Results":
+    def load(cls, out) -> Results:
         """Read a finished run's ``results.json``."""
         p = Path(out) / "results.json"
         if not p.is_file():
             raise TrainError(f"no results.json in {out}: the run has not finished")
         d = json.loads(p.read_text(encoding="utf-8"))
-        return cls(out=Path(out), config=d["config"], metrics=d["metrics"], per_dataset=d["per_dataset"],
-                   per_fold=d["per_fold"], selection=d["selection"], device=d["device"], paths=d["paths"],
-                   labels=d["labels"], complete=d["complete"], versions=d["versions"],
-                   curves=d.get("curves"), angles=d.get("angles"), bootstrap=d.get("bootstrap"))
+        return cls(
+            out=Path(out),
+            config=d["config"],
+            metrics=d["metrics"],
+            per_dataset=d["per_dataset"],
+            per_fold=d["per_fold"],
+            selection=d["selection"],
+            device=d["device"],
+            paths=d["paths"],
+            labels=d["labels"],
+            complete=d["complete"],
+            versions=d["versions"],
+            curves=d.get("curves"),
+            angles=d.get("angles"),
+            bootstrap=d.get("bootstrap"),
+        )
 
     def table(self) -> str:
         from .report import results_table

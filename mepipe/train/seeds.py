@@ -6,6 +6,7 @@ seed). ``out/results.json`` then gathers them: one row per seed (``runs``), the 
 deviation of accuracy, macro-F1, UF1 and UAR (``summary``), and 95 % bootstrap intervals of the
 pooled UF1 and UAR that resample subjects (``bootstrap``; each draw averages the seeds).
 """
+
 from __future__ import annotations
 
 import json
@@ -66,12 +67,25 @@ class SeedResults:
         first = self.runs[0]
         config = {k: v for k, v in first.config.items() if k not in ("seed", "elapsed_seconds")}
         return {
-            "kind": "seeds", "seeds": self.seeds, "config": config, "labels": first.labels,
-            "selection": first.selection, "complete": self.complete,
-            "runs": [{"seed": int(r.config["seed"]), "out": str(r.out), "complete": r.complete,
-                      "metrics": {k: r.metrics[k] for k in HEADLINE}, "per_dataset": r.per_dataset}
-                     for r in self.runs],
-            "summary": self.summary, "bootstrap": self.bootstrap, "per_dataset": self.per_dataset,
+            "kind": "seeds",
+            "seeds": self.seeds,
+            "config": config,
+            "labels": first.labels,
+            "selection": first.selection,
+            "complete": self.complete,
+            "runs": [
+                {
+                    "seed": int(r.config["seed"]),
+                    "out": str(r.out),
+                    "complete": r.complete,
+                    "metrics": {k: r.metrics[k] for k in HEADLINE},
+                    "per_dataset": r.per_dataset,
+                }
+                for r in self.runs
+            ],
+            "summary": self.summary,
+            "bootstrap": self.bootstrap,
+            "per_dataset": self.per_dataset,
         }
 
     def table(self) -> str:
@@ -80,19 +94,25 @@ class SeedResults:
         first = self.runs[0]
         c = first.config
         s = self.summary
-        lines = [f"{c['model']} · {c['protocol']} · {len(self.runs)} seeds ({', '.join(map(str, self.seeds))}) · "
-                 f"selection {first.selection['rule']}" + (" (OPTIMISTIC)" if first.selection.get("optimistic") else ""),
-                 "  " + "  ".join(f"{k.replace('_', '-')} {_pm(s[k])}" for k in HEADLINE) + "   (mean ± std over seeds)"]
+        lines = [
+            f"{c['model']} · {c['protocol']} · {len(self.runs)} seeds ({', '.join(map(str, self.seeds))}) · "
+            f"selection {first.selection['rule']}" + (" (OPTIMISTIC)" if first.selection.get("optimistic") else ""),
+            "  " + "  ".join(f"{k.replace('_', '-')} {_pm(s[k])}" for k in HEADLINE) + "   (mean ± std over seeds)",
+        ]
         if self.bootstrap:
             b = self.bootstrap
-            lines.append(f"  95 % bootstrap over {b['subjects']} subjects: UF1 [{_f(b['uf1']['low'])}, "
-                         f"{_f(b['uf1']['high'])}]  UAR [{_f(b['uar']['low'])}, {_f(b['uar']['high'])}]")
+            lines.append(
+                f"  95 % bootstrap over {b['subjects']} subjects: UF1 [{_f(b['uf1']['low'])}, "
+                f"{_f(b['uf1']['high'])}]  UAR [{_f(b['uar']['low'])}, {_f(b['uar']['high'])}]"
+            )
         for d, v in self.per_dataset.items():
             lines.append(f"    {d:<12} UF1 {_pm(v['uf1'])}  UAR {_pm(v['uar'])}")
         for r in self.runs:
             m = r.metrics
-            lines.append(f"  seed {r.config['seed']}: accuracy {_f(m['accuracy'])}  UF1 {_f(m['uf1'])}  "
-                         f"UAR {_f(m['uar'])}" + ("" if r.complete else "  (INCOMPLETE)"))
+            lines.append(
+                f"  seed {r.config['seed']}: accuracy {_f(m['accuracy'])}  UF1 {_f(m['uf1'])}  "
+                f"UAR {_f(m['uar'])}" + ("" if r.complete else "  (INCOMPLETE)")
+            )
         lines.append(f"  outputs: {self.out}")
         return "\n".join(lines)
 
@@ -119,15 +139,21 @@ def summarize_seeds(out: Path, runs: list[Results], n_boot: int = 2000) -> SeedR
     if all(len(p) for p in preds):
         key_order = sorted(preds[0]["key"])
         aligned = [p.set_index("key").loc[key_order] for p in preds]
-        boot = bootstrap_ci([{"subject": a["subject"].tolist(), "true": a["true_index"].tolist(),
-                              "pred": a["pred_index"].tolist()} for a in aligned],
-                            num_classes=len(runs[0].labels["classes"]), n_boot=n_boot)
+        boot = bootstrap_ci(
+            [
+                {"subject": a["subject"].tolist(), "true": a["true_index"].tolist(), "pred": a["pred_index"].tolist()}
+                for a in aligned
+            ],
+            num_classes=len(runs[0].labels["classes"]),
+            n_boot=n_boot,
+        )
     per_dataset = {}
     for d in runs[0].per_dataset:
         per_dataset[d] = seed_summary([{k: r.per_dataset.get(d, {}).get(k) for k in HEADLINE} for r in runs])
     res = SeedResults(out=Path(out), runs=runs, summary=summary, bootstrap=boot, per_dataset=per_dataset)
-    atomic_write_text(Path(out) / "results.json",
-                      json.dumps(_clean(res.to_dict()), indent=2, default=str, allow_nan=False))
+    atomic_write_text(
+        Path(out) / "results.json", json.dumps(_clean(res.to_dict()), indent=2, default=str, allow_nan=False)
+    )
     return res
 
 
@@ -142,4 +168,3 @@ def load_runs(out) -> list[Results]:
     if d.get("kind") == "seeds":
         return [Results.load(r["out"]) for r in d["runs"]]
     return [Results.load(out)]
-

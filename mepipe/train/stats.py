@@ -8,6 +8,7 @@ that resample subjects (the unit of LOSO), and paired tests between two runs.
 * :func:`paired_tests`: a paired t-test across seeds (the FaceSleuth paper's test) and a Wilcoxon
   signed-rank test over per-subject scores, with the mean difference and its confidence interval.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,8 +25,11 @@ def seed_summary(rows: list[dict]) -> dict:
     for k in HEADLINE:
         vals = np.array([np.nan if r.get(k) is None else r[k] for r in rows], dtype=float)
         std = float(np.nanstd(vals, ddof=1)) if np.isfinite(vals).sum() > 1 else 0.0
-        out[k] = {"mean": float(np.nanmean(vals)) if np.isfinite(vals).any() else None, "std": std,
-                  "values": [None if not np.isfinite(v) else float(v) for v in vals]}
+        out[k] = {
+            "mean": float(np.nanmean(vals)) if np.isfinite(vals).any() else None,
+            "std": std,
+            "values": [None if not np.isfinite(v) else float(v) for v in vals],
+        }
     return out
 
 
@@ -34,8 +38,7 @@ def _pooled(y_true, y_pred, num_classes: int) -> tuple[float, float]:
     return M.uf1(cm), M.uar(cm)
 
 
-def bootstrap_ci(runs: list[dict], num_classes: int, n_boot: int = 2000, level: float = 0.95,
-                 seed: int = 0) -> dict:
+def bootstrap_ci(runs: list[dict], num_classes: int, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> dict:
     """Percentile confidence intervals of the pooled UF1 and UAR, resampling subjects.
 
     ``runs``: one ``{"subject": [...], "true": [...], "pred": [...]}`` per seed, over the same
@@ -61,8 +64,11 @@ def bootstrap_ci(runs: list[dict], num_classes: int, n_boot: int = 2000, level: 
     lo, hi = 100 * (1 - level) / 2, 100 * (1 + level) / 2
     out = {"n_boot": int(n_boot), "level": float(level), "unit": "subject", "subjects": int(len(uniq))}
     for j, k in enumerate(("uf1", "uar")):
-        out[k] = {"estimate": float(est[j]), "low": float(np.nanpercentile(draws[:, j], lo)),
-                  "high": float(np.nanpercentile(draws[:, j], hi))}
+        out[k] = {
+            "estimate": float(est[j]),
+            "low": float(np.nanpercentile(draws[:, j], lo)),
+            "high": float(np.nanpercentile(draws[:, j], hi)),
+        }
     return out
 
 
@@ -73,8 +79,9 @@ def per_subject_accuracy(subject, true, pred) -> dict[str, float]:
     return {str(s): float(ok[subject == s].mean()) for s in sorted(set(subject))}
 
 
-def paired_tests(seed_a: list[dict], seed_b: list[dict], subj_a: dict[str, float], subj_b: dict[str, float],
-                 level: float = 0.95) -> dict:
+def paired_tests(
+    seed_a: list[dict], seed_b: list[dict], subj_a: dict[str, float], subj_b: dict[str, float], level: float = 0.95
+) -> dict:
     """Run A against run B on the same samples, folds and seeds.
 
     ``seed_a``/``seed_b``: per-seed metric rows in the same seed order; ``subj_a``/``subj_b``:
@@ -117,7 +124,9 @@ def paired_tests(seed_a: list[dict], seed_b: list[dict], subj_a: dict[str, float
     rng = np.random.default_rng(0)
     if len(keys):
         boots = [diff[rng.integers(0, len(diff), len(diff))].mean() for _ in range(2000)]
-        sub["ci"] = [float(np.percentile(boots, 100 * (1 - level) / 2)),
-                     float(np.percentile(boots, 100 * (1 + level) / 2))]
+        sub["ci"] = [
+            float(np.percentile(boots, 100 * (1 - level) / 2)),
+            float(np.percentile(boots, 100 * (1 + level) / 2)),
+        ]
     out["per_subject_accuracy"] = sub
     return out

@@ -1,5 +1,6 @@
 """``mepipe bench pipeline`` on a tiny synthetic set: both pipelines run, and the naive reference's
 flow points the same way as mepipe's OpenCV-engine flow and as the synthetic ground truth."""
+
 import json
 
 import numpy as np
@@ -13,8 +14,25 @@ def tiny_run(tmp_path_factory):
     from mepipe.cli import main
 
     out = tmp_path_factory.mktemp("bench_pipeline")
-    rc = main(["bench", "pipeline", "--samples", "4", "--jobs", "1", "--repeat", "1", "--size", "192",
-               "--seed", "3", "--out", str(out), "--no-progress"])
+    rc = main(
+        [
+            "bench",
+            "pipeline",
+            "--samples",
+            "4",
+            "--jobs",
+            "1",
+            "--repeat",
+            "1",
+            "--size",
+            "192",
+            "--seed",
+            "3",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     return json.loads((out / "pipeline.json").read_text()), (out / "pipeline.md").read_text()
 

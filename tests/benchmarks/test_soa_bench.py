@@ -1,5 +1,6 @@
 """The SOA experiment under control: ``synth --axis`` plants motion along an axis, ``bench soa``
 trains the full ``facesleuth-soa`` on it and reports the learned angles."""
+
 from __future__ import annotations
 
 import csv
@@ -51,8 +52,16 @@ def test_axis_pairs_differ_only_in_the_planted_motion():
 
 
 def test_synth_axis_writes_band_classes_without_au_cues(tmp_path):
-    manifest = make_synthetic_set(tmp_path / "ax", subjects=1, samples_per_subject=3, frames_per_sample=3, size=96,
-                                  seed=2, progress=False, axis=30.0)
+    manifest = make_synthetic_set(
+        tmp_path / "ax",
+        subjects=1,
+        samples_per_subject=3,
+        frames_per_sample=3,
+        size=96,
+        seed=2,
+        progress=False,
+        axis=30.0,
+    )
     rows = list(csv.DictReader(open(manifest, encoding="utf-8")))
     assert sorted(r["emotion"] for r in rows) == sorted(AXIS_CLASSES) and all(r["aus"] == "" for r in rows)
     info = json.loads((tmp_path / "ax" / "synth.json").read_text())
@@ -80,8 +89,17 @@ def test_short_bench_soa_run_moves_theta_toward_the_planted_axis(tmp_path):
     90° and toward 0° when it is planted along 0°: the angle follows the data, not a drift."""
     from mepipe.benchmarks.soa import bench_soa
 
-    res = bench_soa(targets=[90.0, 0.0], epochs=10, batch_size=10, theta_lr=0.02, samples=60, subjects=3, size=64,
-                    out=tmp_path, progress=False)
+    res = bench_soa(
+        targets=[90.0, 0.0],
+        epochs=10,
+        batch_size=10,
+        theta_lr=0.02,
+        samples=60,
+        subjects=3,
+        size=64,
+        out=tmp_path,
+        progress=False,
+    )
     assert (tmp_path / "soa.json").is_file() and (tmp_path / "soa.png").is_file()
     saved = json.loads((tmp_path / "soa.json").read_text())
     assert saved["differs_from_defaults"]["theta_lr"] == {"used": 0.02, "default": 0.005}

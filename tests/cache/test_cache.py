@@ -1,4 +1,5 @@
 """The HDF5 cache: bit-exact round trip, plain-h5py layout, resume, refusals, cheap import."""
+
 import json
 import os
 import subprocess
@@ -19,8 +20,20 @@ def _records(n, seed=0, start=0):
     rng = np.random.default_rng(seed)
     out = []
     for i in range(start, start + n):
-        s = Sample("ds", f"sub{i % 3}", f"ep{i:02d}", "/data/x", 1, 5, 9, emotion=["happy", "sad"][i % 2],
-                   label=i % 2, aus="R12+4?", frame_numbers=(11, 15, 19), extra={"note": f"n{i}"})
+        s = Sample(
+            "ds",
+            f"sub{i % 3}",
+            f"ep{i:02d}",
+            "/data/x",
+            1,
+            5,
+            9,
+            emotion=["happy", "sad"][i % 2],
+            label=i % 2,
+            aus="R12+4?",
+            frame_numbers=(11, 15, 19),
+            extra={"note": f"n{i}"},
+        )
         fields = {
             "onset": rng.integers(0, 256, (16, 16, 3), dtype=np.uint8),
             "apex": rng.integers(0, 256, (16, 16, 3), dtype=np.uint8),
@@ -104,7 +117,9 @@ def test_resume_skips_and_spool_recovers(tmp_path):
     w2.close()
     with open_cache(path) as c:
         assert len(c) == 5 and len(set(c.meta.key)) == 5
-        assert np.array_equal(c.read(c.index_of("ds/sub0/ep03"))["flow"], _records(2, seed=1, start=3)[0].fields["flow"])
+        assert np.array_equal(
+            c.read(c.index_of("ds/sub0/ep03"))["flow"], _records(2, seed=1, start=3)[0].fields["flow"]
+        )
     assert not (tmp_path / "c.h5.spool").exists()
 
 
@@ -124,7 +139,9 @@ def test_failures_table_latest_state(tmp_path):
     w.add(_records(1)[0])  # ep00 now succeeds: no longer a failure
     w.close()
     with open_cache(path) as c:
-        assert c.failures.to_dict("records") == [{"key": "ds/sub9/ep99", "stage": "frames", "reason": "missing folder /x"}]
+        assert c.failures.to_dict("records") == [
+            {"key": "ds/sub9/ep99", "stage": "frames", "reason": "missing folder /x"}
+        ]
 
 
 def test_other_recipe_refused_unless_overwrite(tmp_path):
@@ -186,8 +203,10 @@ def test_torch_dataset(tmp_path):
 
 
 def test_import_is_cheap():
-    code = ("import sys, mepipe; c = mepipe.open_cache; import mepipe.cache; "
-            "print(sorted(m for m in ('cv2','dlib','mediapipe','torch','numba') if m in sys.modules))")
+    code = (
+        "import sys, mepipe; c = mepipe.open_cache; import mepipe.cache; "
+        "print(sorted(m for m in ('cv2','dlib','mediapipe','torch','numba') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -205,7 +224,9 @@ def test_commit_batches_grow_with_the_cache(tmp_path, monkeypatch):
     copied, commits, final = {}, {}, {}
     for growth in (0.0, 0.5):
         sizes = []
-        monkeypatch.setattr(mc.shutil, "copyfile", lambda a, b, _s=sizes: (_s.append(os.path.getsize(a)), real(a, b))[1])
+        monkeypatch.setattr(
+            mc.shutil, "copyfile", lambda a, b, _s=sizes: (_s.append(os.path.getsize(a)), real(a, b))[1]
+        )
         path = tmp_path / f"g{growth}.h5"
         w = CacheWriter(path, RECIPE, "hash1", commit_every=2, commit_growth=growth)
         for r in recs:

@@ -1,4 +1,5 @@
 """Session-wide fixture trees for the dataset adapter tests (generated once, into tmp dirs)."""
+
 from pathlib import Path
 
 import pytest

@@ -9,6 +9,7 @@ expected failure message) and ``key`` (the expected sample key). Frames are smal
 real faces, with a small horizontal shift that grows towards a chosen "peak" frame, so a
 motion-based apex rule has a right answer.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -34,7 +35,7 @@ def _faces() -> list[np.ndarray]:
             continue
         h, w = img.shape[:2]
         s = min(h, w)
-        img = img[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
+        img = img[(h - s) // 2 : (h - s) // 2 + s, (w - s) // 2 : (w - s) // 2 + s]
         out.append(cv2.resize(img, (FACE_SIZE, FACE_SIZE), interpolation=cv2.INTER_AREA))
     if not out:
         raise RuntimeError(f"no face images in {FACE_DIR} nor packaged with scikit-image/matplotlib")
@@ -50,7 +51,9 @@ def face(i: int) -> np.ndarray:
     return _FACE_CACHE[i % len(_FACE_CACHE)]
 
 
-def write_clip(folder: Path, numbers, fmt: str, face_index: int = 0, peak: int | None = None, grey: bool = False) -> list[Path]:
+def write_clip(
+    folder: Path, numbers, fmt: str, face_index: int = 0, peak: int | None = None, grey: bool = False
+) -> list[Path]:
     """Write one frame per number as ``fmt.format(n)`` in ``folder``; returns the paths.
 
     Frame k is the face shifted right by ``4 * (1 - |k - peak| / len)`` pixels (largest at the
@@ -92,8 +95,18 @@ def _xlsx(path: Path, rows, merge=()):
 
 
 def _row(subject, filename, onset, apex, offset, emotion, aus="", ok=True, reason="", key=None, **kw):
-    d = dict(subject=subject, filename=filename, onset=onset, apex=apex, offset=offset, emotion=emotion, aus=aus,
-             ok=ok, reason=reason, key=key)
+    d = dict(
+        subject=subject,
+        filename=filename,
+        onset=onset,
+        apex=apex,
+        offset=offset,
+        emotion=emotion,
+        aus=aus,
+        ok=ok,
+        reason=reason,
+        key=key,
+    )
     d.update(kw)
     return d
 
@@ -128,27 +141,95 @@ def make_casme2(root, layout: str = "raw") -> dict:
         write_clip(root / top / s / f, nums, fmt, face_index=i)
     rows = [
         _row(1, "EP02_01f", 46, 49, 52, "happiness", "12", key="casme2/sub01/EP02_01f"),
-        _row("01", "EP03_02", 100, "/", 105, "disgust", "4+7", key="casme2/sub01/EP03_02", apex_estimated=102,
-             notes=("apex_estimated",)),
+        _row(
+            "01",
+            "EP03_02",
+            100,
+            "/",
+            105,
+            "disgust",
+            "4+7",
+            key="casme2/sub01/EP03_02",
+            apex_estimated=102,
+            notes=("apex_estimated",),
+        ),
         _row(2, "EP01_11f", 20.0, 22, 25, "repression", "R14", key="casme2/sub02/EP01_11f"),
         _row(2, "EP06_01f", 7, 10, 12, "fear", "1+2+AU4", key="casme2/sub02/EP06_01f"),
         _row(17, "EP05_09", 300, 302, 304, "others", "L10?", key="casme2/sub17/EP05_09"),
         _row(4, "EP12_01f", 30, 33, 35, "surprise", "1+2", key="casme2/sub04/EP12_01f"),
         _row(4, "EP13_02", 10, 12, 15, "sadness", "15+17", key="casme2/sub04/EP13_02"),
-        _row(2, "EP01_12", 1, 3, 60, "happiness", "12", ok=False, reason="offset frame 60 has no frame file",
-             key="casme2/sub02/EP01_12", failure="frame_not_found"),
+        _row(
+            2,
+            "EP01_12",
+            1,
+            3,
+            60,
+            "happiness",
+            "12",
+            ok=False,
+            reason="offset frame 60 has no frame file",
+            key="casme2/sub02/EP01_12",
+            failure="frame_not_found",
+        ),
         # apex before onset in a 5 ms interval: the apex is the typo, chosen by the rule (middle of 4..5)
-        _row(17, "EP05_10", 4, 2, 5, "disgust", "4", key="casme2/sub17/EP05_10", apex_estimated=4,
-             notes=("apex_estimated", "onset_equals_apex")),
-        _row(17, "EP05_11", 5, 3, 2, "disgust", "4", ok=False, reason="onset frame 5 is after offset frame 2",
-             key="casme2/sub17/EP05_11", failure="onset_after_offset"),
-        _row(1, "EP09_01", 1, 2, 3, "surprise", "1", ok=False, reason="clip folder not found", key="casme2/sub01/EP09_01"),
+        _row(
+            17,
+            "EP05_10",
+            4,
+            2,
+            5,
+            "disgust",
+            "4",
+            key="casme2/sub17/EP05_10",
+            apex_estimated=4,
+            notes=("apex_estimated", "onset_equals_apex"),
+        ),
+        _row(
+            17,
+            "EP05_11",
+            5,
+            3,
+            2,
+            "disgust",
+            "4",
+            ok=False,
+            reason="onset frame 5 is after offset frame 2",
+            key="casme2/sub17/EP05_11",
+            failure="onset_after_offset",
+        ),
+        _row(
+            1, "EP09_01", 1, 2, 3, "surprise", "1", ok=False, reason="clip folder not found", key="casme2/sub01/EP09_01"
+        ),
         # an AU cell never fails a row: the text is kept, the vector holds AU4
         _row(2, "EP01_13", 1, 3, 5, "others", "4+blink", key="casme2/sub02/EP01_13", notes=("au_raw",)),
-        _row(1, "EP02_01f", 46, 48, 52, "happiness", "12", ok=False, reason="duplicate sample", key="casme2/sub01/EP02_01f"),
+        _row(
+            1,
+            "EP02_01f",
+            46,
+            48,
+            52,
+            "happiness",
+            "12",
+            ok=False,
+            reason="duplicate sample",
+            key="casme2/sub01/EP02_01f",
+        ),
     ]
-    header = ["Subject", "Filename", None, "OnsetFrame", "ApexFrame", "OffsetFrame", None, "Action Units", "Estimated\nEmotion"]
-    body = [[r["subject"], r["filename"], None, r["onset"], r["apex"], r["offset"], None, r["aus"], r["emotion"]] for r in rows]
+    header = [
+        "Subject",
+        "Filename",
+        None,
+        "OnsetFrame",
+        "ApexFrame",
+        "OffsetFrame",
+        None,
+        "Action Units",
+        "Estimated\nEmotion",
+    ]
+    body = [
+        [r["subject"], r["filename"], None, r["onset"], r["apex"], r["offset"], None, r["aus"], r["emotion"]]
+        for r in rows
+    ]
     ann = root / "CASME2-coding-20190701.xlsx"
     _xlsx(ann, [header, *body])
     for i, r in enumerate(rows):
@@ -179,18 +260,78 @@ def make_samm(root) -> dict:
         write_clip(base / s / f, nums, fmt, face_index=i, grey=True)
     rows = [
         _row("006", "006_1_2", 5562, 5565, 5568, "Anger", "4+7", key="samm/006/006_1_2", code="1", dur=7),
-        _row(6, "006_1_6", 1020, -1, 1026, "Happiness", "R12 or R15", key="samm/006/006_1_6", code="1", dur=7,
-             apex_estimated=1023, notes=("apex_estimated",)),
+        _row(
+            6,
+            "006_1_6",
+            1020,
+            -1,
+            1026,
+            "Happiness",
+            "R12 or R15",
+            key="samm/006/006_1_6",
+            code="1",
+            dur=7,
+            apex_estimated=1023,
+            notes=("apex_estimated",),
+        ),
         _row(7, "007_3_1", 998, 1001, 1003, "Contempt", "L14A+AU1", key="samm/007/007_3_1", code="3", dur=6),
-        _row(11, "011_2_3", 4410, 4412, 4415, "Other", "12?", key="samm/011/011_2_3", code="2", dur=9,
-             notes=("contradiction",)),
+        _row(
+            11,
+            "011_2_3",
+            4410,
+            4412,
+            4415,
+            "Other",
+            "12?",
+            key="samm/011/011_2_3",
+            code="2",
+            dur=9,
+            notes=("contradiction",),
+        ),
         _row(11, "011_2_4", 12001, 12003, 12006, "Surprise", "1+2", key="samm/011/011_2_4", code="2", dur=6),
         _row(11, "011_2_6", 300, 302, 305, "Fear", "20", key="samm/011/011_2_6", code="2", dur=6),
-        _row(7, "007_3_2", 50, 52, 2000, "Disgust", "9", ok=False, reason="offset frame 2000 has no frame file",
-             key="samm/007/007_3_2", code="3", dur=6),
-        _row(11, "011_2_5", 10, "abc", 15, "Sadness", "15", ok=False, reason="apex frame is not a frame number",
-             key="samm/011/011_2_5", code="2", dur=6),
-        _row(20, "020_1_1", 1, 2, 3, "Anger", "4", ok=False, reason="subject folder", key="samm/020/020_1_1", code="1", dur=3),
+        _row(
+            7,
+            "007_3_2",
+            50,
+            52,
+            2000,
+            "Disgust",
+            "9",
+            ok=False,
+            reason="offset frame 2000 has no frame file",
+            key="samm/007/007_3_2",
+            code="3",
+            dur=6,
+        ),
+        _row(
+            11,
+            "011_2_5",
+            10,
+            "abc",
+            15,
+            "Sadness",
+            "15",
+            ok=False,
+            reason="apex frame is not a frame number",
+            key="samm/011/011_2_5",
+            code="2",
+            dur=6,
+        ),
+        _row(
+            20,
+            "020_1_1",
+            1,
+            2,
+            3,
+            "Anger",
+            "4",
+            ok=False,
+            reason="subject folder",
+            key="samm/020/020_1_1",
+            code="1",
+            dur=3,
+        ),
     ]
     title = [
         ["SAMM Micro-Movement Database", None, None, None, None, None],
@@ -207,12 +348,38 @@ def make_samm(root) -> dict:
         ["Copyright Manchester Metropolitan University"],
         [None],
     ]
-    header = ["Subject", "Filename", "Inducement Code", "Onset Frame", "Apex Frame", "Offset Frame", "Duration", "Micro",
-              "Action Units", "Estimated Emotion", "Objective Classes", "Notes"]
+    header = [
+        "Subject",
+        "Filename",
+        "Inducement Code",
+        "Onset Frame",
+        "Apex Frame",
+        "Offset Frame",
+        "Duration",
+        "Micro",
+        "Action Units",
+        "Estimated Emotion",
+        "Objective Classes",
+        "Notes",
+    ]
     body = []
     for r in rows:
-        body.append([r["subject"], r["filename"], r["code"], r["onset"], r["apex"], r["offset"], r["dur"], "Micro",
-                     r["aus"], r["emotion"], 1, "checked" if r["filename"] == "006_1_2" else None])
+        body.append(
+            [
+                r["subject"],
+                r["filename"],
+                r["code"],
+                r["onset"],
+                r["apex"],
+                r["offset"],
+                r["dur"],
+                "Micro",
+                r["aus"],
+                r["emotion"],
+                1,
+                "checked" if r["filename"] == "006_1_2" else None,
+            ]
+        )
     ann = base / "SAMM_Micro_FACS_Codes_v2.xlsx"
     _xlsx(ann, [*title, header, *body], merge=("A1:F1", "A2:F2"))
     for i, r in enumerate(rows):
@@ -235,8 +402,19 @@ def make_smic(root) -> dict:
         _row("s2", "s2_ne_03", 500, None, 505, "negative", key="smic/s2/s2_ne_03", fmt="reg_image{}.bmp", peak=5),
         _row("s3", "s3_ne_02", 70, None, 75, "negative", key="smic/s3/s3_ne_02", fmt="reg_image{}.bmp", peak=1),
         _row("s3", "s3_sur_04", 40, None, 45, "surprise", key="smic/s3/s3_sur_04", fmt="reg_image{}.bmp", peak=3),
-        _row("s2", "s2_po_02", 300, None, 300, "positive", ok=False, reason="only 1 frame", key="smic/s2/s2_po_02",
-             fmt="reg_image{}.bmp", peak=0),
+        _row(
+            "s2",
+            "s2_po_02",
+            300,
+            None,
+            300,
+            "positive",
+            ok=False,
+            reason="only 1 frame",
+            key="smic/s2/s2_po_02",
+            fmt="reg_image{}.bmp",
+            peak=0,
+        ),
     ]
     for i, r in enumerate(rows):
         folder = base / r["subject"] / "micro" / r["emotion"] / r["filename"]
@@ -257,15 +435,29 @@ def make_smic_e(root) -> dict:
         _row(1, "s1_ne_01", 102, None, 107, "negative", key="smic/s1/s1_ne_01", first=100, last=110),
         _row(1, "s1_po_02", 203, None, 206, "", key="smic/s1/s1_po_02", first=200, last=208, expect_emotion="positive"),
         _row(3, "s3_sur_01", 51, None, 58, "surprise", key="smic/s3/s3_sur_01", first=50, last=60),
-        _row(3, "s3_ne_05", 71, None, 200, "negative", ok=False, reason="offset frame 200 has no frame file",
-             key="smic/s3/s3_ne_05", first=70, last=75),
+        _row(
+            3,
+            "s3_ne_05",
+            71,
+            None,
+            200,
+            "negative",
+            ok=False,
+            reason="offset frame 200 has no frame file",
+            key="smic/s3/s3_ne_05",
+            first=70,
+            last=75,
+        ),
     ]
     for i, r in enumerate(rows):
         folder = base / f"s{r['subject']:02d}" / r["filename"]
         write_clip(folder, range(r["first"], r["last"] + 1), "image{:06d}.jpg", face_index=i)
         r["frames"] = folder
     header = ["Subject", "Filename", "Emotion", "OnsetF", "OffsetF", "OnsetF2", "OffsetF2", "FirstF", "LastF"]
-    body = [[r["subject"], r["filename"], r["emotion"] or None, r["onset"], r["offset"], None, None, r["first"], r["last"]] for r in rows]
+    body = [
+        [r["subject"], r["filename"], r["emotion"] or None, r["onset"], r["offset"], None, None, r["first"], r["last"]]
+        for r in rows
+    ]
     ann = base.parent / "SMIC-HS-E_annotation.xlsx"
     _xlsx(ann, [header, *body])
     for i, r in enumerate(rows):
@@ -287,29 +479,121 @@ def make_casme3(root) -> dict:
     rows = [
         _row("spNO.1", "a", 3, 6, 9, "happy", "L12", key="casme3/spNO.1/spNO.1_a_3", kind="micro-expression"),
         _row("spNO.1", "a", 15, 18, 22, "disgust", "4+7", key="casme3/spNO.1/spNO.1_a_15", kind="micro-expression"),
-        _row("spNO.1", "b", 2, 2, 8, "surprise", "1+2", key="casme3/spNO.1/spNO.1_b_2", kind="micro-expression",
-             notes=("onset_equals_apex",)),
-        _row("spNO.2", "a", 1, 4, 8, "Others", "AU4+AU7", key="casme3/spNO.2/spNO.2_a_1", kind="micro-expression",
-             expect_emotion="others"),
+        _row(
+            "spNO.1",
+            "b",
+            2,
+            2,
+            8,
+            "surprise",
+            "1+2",
+            key="casme3/spNO.1/spNO.1_b_2",
+            kind="micro-expression",
+            notes=("onset_equals_apex",),
+        ),
+        _row(
+            "spNO.2",
+            "a",
+            1,
+            4,
+            8,
+            "Others",
+            "AU4+AU7",
+            key="casme3/spNO.2/spNO.2_a_1",
+            kind="micro-expression",
+            expect_emotion="others",
+        ),
         _row("spNO.2", "a", 2, 5, 9, "happy", "12", ok=None, key=None, kind="macro-expression"),
         # apex before onset in a 0.1 s interval: the apex is the typo, estimated (middle of 5..8)
-        _row("spNO.2", "a", 5, 3, 8, "sad", "15", key="casme3/spNO.2/spNO.2_a_5", kind="micro-expression",
-             apex_estimated=6, notes=("apex_estimated",)),
+        _row(
+            "spNO.2",
+            "a",
+            5,
+            3,
+            8,
+            "sad",
+            "15",
+            key="casme3/spNO.2/spNO.2_a_5",
+            kind="micro-expression",
+            apex_estimated=6,
+            notes=("apex_estimated",),
+        ),
         # 1..38 lasts 1.23 s at 30 fps: kept, noted
-        _row("spNO.1", "a", 1, 20, 38, "fear", "4", key="casme3/spNO.1/spNO.1_a_1", kind="micro-expression",
-             notes=("long_interval",)),
+        _row(
+            "spNO.1",
+            "a",
+            1,
+            20,
+            38,
+            "fear",
+            "4",
+            key="casme3/spNO.1/spNO.1_a_1",
+            kind="micro-expression",
+            notes=("long_interval",),
+        ),
         # apex outside a 1.27 s interval: which frame is wrong cannot be told
-        _row("spNO.1", "a", 2, 1, 40, "fear", "4", ok=False, reason="too long to trust", key="casme3/spNO.1/spNO.1_a_2",
-             kind="micro-expression", failure="apex_outside"),
-        _row("spNO.2", "a", 0, 0, 5, "fear", "4", ok=False, reason="onset frame 0 and apex frame 0 below 1",
-             key="casme3/spNO.2/spNO.2_a_0", kind="micro-expression", failure="below_first_frame"),
-        _row("spNO.1", "b", 9, 10, 3, "fear", "4", ok=False, reason="onset frame 9 is after offset frame 3",
-             key="casme3/spNO.1/spNO.1_b_9", kind="micro-expression", failure="onset_after_offset"),
-        _row("spNO.9", "x", 1, 2, 3, "fear", "4", ok=False, reason="subject folder 'spNO.9' not found",
-             key="casme3/spNO.9/spNO.9_x_1", kind="micro-expression", failure="folder_not_found"),
+        _row(
+            "spNO.1",
+            "a",
+            2,
+            1,
+            40,
+            "fear",
+            "4",
+            ok=False,
+            reason="too long to trust",
+            key="casme3/spNO.1/spNO.1_a_2",
+            kind="micro-expression",
+            failure="apex_outside",
+        ),
+        _row(
+            "spNO.2",
+            "a",
+            0,
+            0,
+            5,
+            "fear",
+            "4",
+            ok=False,
+            reason="onset frame 0 and apex frame 0 below 1",
+            key="casme3/spNO.2/spNO.2_a_0",
+            kind="micro-expression",
+            failure="below_first_frame",
+        ),
+        _row(
+            "spNO.1",
+            "b",
+            9,
+            10,
+            3,
+            "fear",
+            "4",
+            ok=False,
+            reason="onset frame 9 is after offset frame 3",
+            key="casme3/spNO.1/spNO.1_b_9",
+            kind="micro-expression",
+            failure="onset_after_offset",
+        ),
+        _row(
+            "spNO.9",
+            "x",
+            1,
+            2,
+            3,
+            "fear",
+            "4",
+            ok=False,
+            reason="subject folder 'spNO.9' not found",
+            key="casme3/spNO.9/spNO.9_x_1",
+            kind="micro-expression",
+            failure="folder_not_found",
+        ),
     ]
     header = ["Subject", "Filename", "Onset", "Apex", "Offset", "AU", "Objective class", "emotion", "Expression type"]
-    body = [[r["subject"], r["filename"], r["onset"], r["apex"], r["offset"], r["aus"], "1", r["emotion"], r["kind"]] for r in rows]
+    body = [
+        [r["subject"], r["filename"], r["onset"], r["apex"], r["offset"], r["aus"], "1", r["emotion"], r["kind"]]
+        for r in rows
+    ]
     ann = root / "part_A" / "annotation" / "cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx"
     _xlsx(ann, [header, *body])
     for i, r in enumerate(rows):
@@ -327,21 +611,92 @@ def make_mmew(root) -> dict:
     rows = [
         _row("S01", "S01-01-001", 1, 4, 8, "happiness", "6+12L", key="mmew/S01/S01-01-001", folder="happiness", n=9),
         _row("S02", "S02-03-002", 2, 5, 7, "surprise", "1+2+5", key="mmew/S02/S02-03-002", folder="surprise", n=8),
-        _row("S01", "S01-02-004", 1, 3, 6, "disgust", "4R+7", key="mmew/S01/S01-02-004", folder="disgust", n=7, remarks="blink"),
-        _row("S02", "S02-01-003", 1, 2, 5, "fear", "20L+ 1", key="mmew/S02/S02-01-003", folder="surprise", n=5,
-             notes=("contradiction",)),
-        _row("S03", "S03-01-001", 1, None, 6, "others", "4", key="mmew/S03/S03-01-001", folder="others", n=6, apex_estimated=3),
-        _row("S03", "S03-09-009", 1, 2, 3, "fear", "4", ok=False, reason="not found in any emotion folder",
-             key="mmew/S03/S03-09-009", folder=None, n=0),
-        _row("S02", "S02-03-002", 2, 4, 7, "surprise", "1+2", ok=False, reason="duplicate sample", key="mmew/S02/S02-03-002",
-             folder=None, n=0),
+        _row(
+            "S01",
+            "S01-02-004",
+            1,
+            3,
+            6,
+            "disgust",
+            "4R+7",
+            key="mmew/S01/S01-02-004",
+            folder="disgust",
+            n=7,
+            remarks="blink",
+        ),
+        _row(
+            "S02",
+            "S02-01-003",
+            1,
+            2,
+            5,
+            "fear",
+            "20L+ 1",
+            key="mmew/S02/S02-01-003",
+            folder="surprise",
+            n=5,
+            notes=("contradiction",),
+        ),
+        _row(
+            "S03",
+            "S03-01-001",
+            1,
+            None,
+            6,
+            "others",
+            "4",
+            key="mmew/S03/S03-01-001",
+            folder="others",
+            n=6,
+            apex_estimated=3,
+        ),
+        _row(
+            "S03",
+            "S03-09-009",
+            1,
+            2,
+            3,
+            "fear",
+            "4",
+            ok=False,
+            reason="not found in any emotion folder",
+            key="mmew/S03/S03-09-009",
+            folder=None,
+            n=0,
+        ),
+        _row(
+            "S02",
+            "S02-03-002",
+            2,
+            4,
+            7,
+            "surprise",
+            "1+2",
+            ok=False,
+            reason="duplicate sample",
+            key="mmew/S02/S02-03-002",
+            folder=None,
+            n=0,
+        ),
     ]
     for i, r in enumerate(rows):
         if r["folder"]:
             write_clip(base / r["folder"] / r["filename"], range(1, r["n"] + 1), "{}.jpg", face_index=i)
             r["frames"] = base / r["folder"] / r["filename"]
-    header = ["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Action Units", "Estimated Emotion", "remarks"]
-    body = [[r["subject"], r["filename"], r["onset"], r["apex"], r["offset"], r["aus"], r["emotion"], r.get("remarks")] for r in rows]
+    header = [
+        "Subject",
+        "Filename",
+        "OnsetFrame",
+        "ApexFrame",
+        "OffsetFrame",
+        "Action Units",
+        "Estimated Emotion",
+        "remarks",
+    ]
+    body = [
+        [r["subject"], r["filename"], r["onset"], r["apex"], r["offset"], r["aus"], r["emotion"], r.get("remarks")]
+        for r in rows
+    ]
     ann = root / "MMEW_Micro_Exp.xlsx"
     _xlsx(ann, [header, *body])
     for i, r in enumerate(rows):

@@ -8,6 +8,7 @@ one tiny image written under every number a row needs: its onset, apex and offse
 onset..offset run where the apex must be estimated, so the rule's choice can be checked), and
 each long clip's first and last frame.
 """
+
 from __future__ import annotations
 
 import csv
@@ -149,10 +150,18 @@ def smic_original(root: Path, annotations: Path) -> list[dict]:
         n = int(subject[1:])
         clip = f"s{n}_" + sample.split("_", 1)[1]  # the release writes s1_ne_01 where the list has s01_ne_01
         numbers = list(range(1000 * i + 1, 1000 * i + 4 + i % 5))
-        write_frames(root / "SMIC_all_raw" / "HS" / f"s{n}" / "micro" / classes[int(label)] / clip, numbers,
-                     "image{:06d}.bmp")
-        out.append({"subject": f"s{n}", "clip": clip, "emotion": classes[int(label)], "numbers": numbers,
-                    "listed": (subject, sample)})
+        write_frames(
+            root / "SMIC_all_raw" / "HS" / f"s{n}" / "micro" / classes[int(label)] / clip, numbers, "image{:06d}.bmp"
+        )
+        out.append(
+            {
+                "subject": f"s{n}",
+                "clip": clip,
+                "emotion": classes[int(label)],
+                "numbers": numbers,
+                "listed": (subject, sample),
+            }
+        )
     return out
 
 
@@ -174,8 +183,11 @@ def smic_e(root: Path, annotations: Path) -> dict[str, list[dict]]:
             for a, b in (("OnsetF", "OffsetF"), ("Onset2F", "Offset2F")):
                 if as_int(r[a]) is not None:
                     nums |= {n for n in range(as_int(r[a]), as_int(r[b]) + 1) if first <= n <= last}
-            write_frames(root / f"{subset}_long" / f"SMIC-{subset}-E" / f"s{r['Subject']:02d}" / r["Filename"], nums,
-                         "image{:06d}.jpg")
+            write_frames(
+                root / f"{subset}_long" / f"SMIC-{subset}-E" / f"s{r['Subject']:02d}" / r["Filename"],
+                nums,
+                "image{:06d}.jpg",
+            )
         out[subset] = rows
     return out
 

@@ -1,6 +1,7 @@
 """Each adapter against its fixture tree: every good row becomes a sample whose onset/apex/offset
 positions point at the files carrying the sheet's frame numbers; every bad row is one failure
 naming the file, the row and the sample."""
+
 import re
 
 import numpy as np
@@ -113,8 +114,13 @@ def test_samm_title_block_and_quirks(samm_tree):
     assert (c.onset, c.apex, c.offset) == (0, 3, 5)
     assert "Duration 9 differs" in _note(s["samm/011/011_2_3"], "contradiction")
     assert s["samm/006/006_1_2"].extra["Notes"] == "checked"
-    assert all(f"row {r['sheet_row']} " in f.reason for r in samm_tree["rows"] if r["ok"] is False
-               for f in failures if f.key == r["key"])
+    assert all(
+        f"row {r['sheet_row']} " in f.reason
+        for r in samm_tree["rows"]
+        if r["ok"] is False
+        for f in failures
+        if f.key == r["key"]
+    )
 
 
 def test_smic_original_release(smic_tree):
@@ -181,8 +187,11 @@ def test_casme3_ids_do_not_depend_on_other_rows(casme3_tree, tmp_path):
     root.mkdir()
     shutil.copy(fewer, root / "cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx")
     (root / "notes.txt").write_text("x")
-    with pytest.raises(AnnotationError, match=r"tried clip layout Part_A_ME_clip/frame.*video layout spNO.*holds: "
-                                              r"cas\(me\)3_part_A_ME_label_JpgIndex_v2.xlsx, notes.txt"):
+    with pytest.raises(
+        AnnotationError,
+        match=r"tried clip layout Part_A_ME_clip/frame.*video layout spNO.*holds: "
+        r"cas\(me\)3_part_A_ME_label_JpgIndex_v2.xlsx, notes.txt",
+    ):
         load_dataset("casme3", root)
     with pytest.raises(AnnotationError, match="tried clip layout"):
         load_dataset("casme3", casme3_tree["root"], layout="clip")
@@ -193,9 +202,13 @@ def test_mmew(mmew_tree):
     _check(mmew_tree, result, "mmew")
     by = {s.key: s for s in result.samples}
     assert by["mmew/S01/S01-02-004"].extra["remarks"] == "blink"
-    sides = {k: [(t.au, t.side) for t in parse_aus(by[k].aus)[1]] for k in ("mmew/S01/S01-01-001", "mmew/S01/S01-02-004")}
+    sides = {
+        k: [(t.au, t.side) for t in parse_aus(by[k].aus)[1]] for k in ("mmew/S01/S01-01-001", "mmew/S01/S01-02-004")
+    }
     assert sides == {"mmew/S01/S01-01-001": [(6, ""), (12, "L")], "mmew/S01/S01-02-004": [(4, "R"), (7, "")]}
-    assert _note(by["mmew/S02/S02-01-003"], "contradiction").startswith("clip is filed under surprise/ but the sheet says fear")
+    assert _note(by["mmew/S02/S02-01-003"], "contradiction").startswith(
+        "clip is filed under surprise/ but the sheet says fear"
+    )
 
 
 def test_annotation_override_and_unknown_option(casme2_tree, tmp_path):

@@ -1,4 +1,5 @@
 """``mepipe datasets``: listing, check (exit 1 with every problem row), composite counts."""
+
 import io
 
 from mepipe.datasets.cli import main
@@ -31,8 +32,19 @@ def test_check_reports_every_bad_row(casme2_tree, mmew_tree):
 def test_counts_beside_reference(casme2_tree, samm_tree):
     from mepipe.datasets import load_dataset
 
-    code, text = _run(["--counts", "--dataset", "casme2", "--root", str(casme2_tree["root"]),
-                       "--dataset", "samm", "--root", str(samm_tree["root"])])
+    code, text = _run(
+        [
+            "--counts",
+            "--dataset",
+            "casme2",
+            "--root",
+            str(casme2_tree["root"]),
+            "--dataset",
+            "samm",
+            "--root",
+            str(samm_tree["root"]),
+        ]
+    )
     assert code == 0
     rows = {tuple(line.split()[:2]): line.split()[2:] for line in text.splitlines()[2:]}
     c2, _ = load_dataset("casme2", casme2_tree["root"])

@@ -1,4 +1,5 @@
 """Shared annotation helpers: header found by content, columns by name, cell cleaning, csv."""
+
 import pytest
 
 from mepipe.datasets.cells import RowError, clean_cell, parse_frame_number
@@ -25,14 +26,22 @@ def test_csv_header_by_content_and_columns_by_name(tmp_path):
     # columns in an unusual order, a title line and a blank line above the header; a footnote row
     p.write_text(
         "My copy of the coding sheet,,,\n,,,\nEmotion,Apex Frame,Filename,subject,Onset Frame\n"
-        "happiness,5,EP01,1,3\n,,,,\nsurprise,/,EP02,2,4.0\n", encoding="utf-8"
+        "happiness,5,EP01,1,3\n,,,,\nsurprise,/,EP02,2,4.0\n",
+        encoding="utf-8",
     )
-    spec = {"subject": ("Subject",), "filename": ("Filename",), "onset": ("Onset Frame",), "apex": ("Apex Frame",),
-            "emotion": ("Estimated Emotion", "Emotion")}
+    spec = {
+        "subject": ("Subject",),
+        "filename": ("Filename",),
+        "onset": ("Onset Frame",),
+        "apex": ("Apex Frame",),
+        "emotion": ("Estimated Emotion", "Emotion"),
+    }
     t = read_table(p, spec, ("subject", "filename", "onset", "apex"))
     assert t.header_row == 3
     assert [(n, r["filename"], r["onset"], r["apex"], r["emotion"]) for n, r in t.rows] == [
-        (4, "EP01", "3", "5", "happiness"), (6, "EP02", "4.0", "/", "surprise")]
+        (4, "EP01", "3", "5", "happiness"),
+        (6, "EP02", "4.0", "/", "surprise"),
+    ]
     with pytest.raises(AnnotationError, match="lacks offset"):
         read_table(p, {**spec, "offset": ("Offset Frame",)}, ("subject", "filename", "offset"))
 
@@ -58,7 +67,9 @@ def test_manifest_dispatch(tmp_path):
 
     (tmp_path / "clip").mkdir()
     m = tmp_path / "mine.csv"
-    m.write_text("subject,sample_id,path,onset,apex,offset,emotion,aus\ns1,c1,clip,0,2,4,joy,12\ns1,c2,clip,3,1,4,joy,\n")
+    m.write_text(
+        "subject,sample_id,path,onset,apex,offset,emotion,aus\ns1,c1,clip,0,2,4,joy,12\ns1,c2,clip,3,1,4,joy,\n"
+    )
     samples, failures = load_dataset("manifest", m)
     assert [s.key for s in samples] == ["mine/s1/c1"] and len(failures) == 1 and "row 3" in failures[0].reason
     assert [d.name for d in list_datasets()] == ["casme2", "samm", "smic", "casme3", "mmew", "manifest"]

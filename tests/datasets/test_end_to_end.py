@@ -1,4 +1,5 @@
 """Each dataset's fixture tree through the whole pipeline: adapter -> crop -> align -> flow -> cache."""
+
 import json
 
 import pytest
@@ -8,8 +9,13 @@ from mepipe.cli import main
 from mepipe.datasets import load_from_recipe
 from mepipe.recipe import load_recipe
 
-CASES = [("casme2", "casme2_tree"), ("samm", "samm_tree"), ("smic", "smic_tree"),
-         ("casme3", "casme3_tree"), ("mmew", "mmew_tree")]
+CASES = [
+    ("casme2", "casme2_tree"),
+    ("samm", "samm_tree"),
+    ("smic", "smic_tree"),
+    ("casme3", "casme3_tree"),
+    ("mmew", "mmew_tree"),
+]
 
 
 @pytest.mark.parametrize("name,tree", CASES)
@@ -20,8 +26,9 @@ def test_dataset_through_pipeline(name, tree, request, tmp_path):
     samples, load_failures = load_from_recipe(recipe, spec["root"])
     kept = samples[:4]  # the first samples the CLI run below processes (--limit 4): every one, no label map
     out = tmp_path / f"{name}.h5"
-    rc = main(["preprocess", "--dataset", name, "--root", str(spec["root"]), "--out", str(out),
-               "--limit", "4", "--quiet"])
+    rc = main(
+        ["preprocess", "--dataset", name, "--root", str(spec["root"]), "--out", str(out), "--limit", "4", "--quiet"]
+    )
     assert rc == 0
     with open_cache(out) as c:
         assert c.recipe["name"] == name and c.annotations and c.annotations[0]["dataset"] == samples[0].dataset

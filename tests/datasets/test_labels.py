@@ -1,12 +1,13 @@
 """Label maps and the MEGC 2019 composite selection, on the fixture trees."""
+
 from collections import Counter
 
 import pytest
 
 from mepipe.datasets import load_dataset
 from mepipe.labels import (
-    LabelMapError,
     MEGC2019_REFERENCE,
+    LabelMapError,
     apply_label_map,
     count_classes,
     select_composite,
@@ -17,8 +18,15 @@ from .fixtures import make_megc2019_gt
 # the composite map as the MEGC 2019 protocol states it, per source dataset
 MEGC = {
     "casme2": {"disgust": "negative", "repression": "negative", "happiness": "positive", "surprise": "surprise"},
-    "samm": {"Anger": "negative", "Contempt": "negative", "Disgust": "negative", "Fear": "negative",
-             "Sadness": "negative", "Happiness": "positive", "Surprise": "surprise"},
+    "samm": {
+        "Anger": "negative",
+        "Contempt": "negative",
+        "Disgust": "negative",
+        "Fear": "negative",
+        "Sadness": "negative",
+        "Happiness": "positive",
+        "Surprise": "surprise",
+    },
     "smic": {"negative": "negative", "positive": "positive", "surprise": "surprise"},
 }
 
@@ -38,7 +46,9 @@ def test_megc2019_map_counts_per_class(composite):
         want = Counter(MEGC[name][r["emotion"]] for r in tree["rows"] if r["ok"] and r["emotion"] in MEGC[name])
         assert count_classes(classes, kept) == {c: want.get(c, 0) for c in classes}
         dropped = {s.emotion for s in samples} - {s.emotion for s in kept}
-        assert dropped == ({"fear", "sadness", "others"} if name == "casme2" else {"Other"} if name == "samm" else set())
+        assert dropped == (
+            {"fear", "sadness", "others"} if name == "casme2" else {"Other"} if name == "samm" else set()
+        )
         assert all(classes[s.label] == MEGC[name][s.emotion] for s in kept)
         assert all(s.label == -1 for s in samples), "input samples are not modified"
 
@@ -47,12 +57,20 @@ def test_five_class_protocols(composite):
     c2 = composite["casme2"][1]
     classes, kept = apply_label_map(c2, "casme2-5class")
     assert classes == ["happiness", "disgust", "repression", "surprise", "others"]
-    assert sorted(classes[s.label] for s in kept) == sorted(s.emotion for s in c2 if s.emotion not in ("fear", "sadness"))
+    assert sorted(classes[s.label] for s in kept) == sorted(
+        s.emotion for s in c2 if s.emotion not in ("fear", "sadness")
+    )
     sm = composite["samm"][1]
     classes, kept = apply_label_map(sm, "samm-5class")
     assert classes == ["happiness", "anger", "contempt", "surprise", "others"]
     got = {s.emotion: classes[s.label] for s in kept}
-    assert got == {"Anger": "anger", "Happiness": "happiness", "Contempt": "contempt", "Other": "others", "Surprise": "surprise"}
+    assert got == {
+        "Anger": "anger",
+        "Happiness": "happiness",
+        "Contempt": "contempt",
+        "Other": "others",
+        "Surprise": "surprise",
+    }
 
 
 def test_native_and_inline_maps(composite):
@@ -60,7 +78,11 @@ def test_native_and_inline_maps(composite):
     classes, kept = apply_label_map(sm, "native")
     assert classes == sorted({s.emotion.lower() for s in sm})  # the emotions present, folded, sorted
     assert len(kept) == len(sm) and all(classes[s.label] == s.emotion.lower() for s in kept)
-    spec = {"classes": ["Pos", "Neg"], "map": {" HAPPINESS ": "pos", "anger": "neg", "samm/Fear": "NEG"}, "drop_unmapped": True}
+    spec = {
+        "classes": ["Pos", "Neg"],
+        "map": {" HAPPINESS ": "pos", "anger": "neg", "samm/Fear": "NEG"},
+        "drop_unmapped": True,
+    }
     classes, kept = apply_label_map(sm, spec)
     assert classes == ["Pos", "Neg"]
     assert sorted((s.emotion, s.label) for s in kept) == [("Anger", 1), ("Fear", 1), ("Happiness", 0)]
@@ -75,16 +97,16 @@ def test_native_and_inline_maps(composite):
 def test_select_composite_from_gt_list(composite, tmp_path):
     loaded = {k: v[1] for k, v in composite.items()}
     lines = [
-        ("smic", "s01", "s1_ne_01", 0),        # zero-padded subject, as the official list writes it
+        ("smic", "s01", "s1_ne_01", 0),  # zero-padded subject, as the official list writes it
         ("smic", "s2", "s2_sur_01", 2),
         ("casme2", "sub01", "EP02_01f", 1),
         ("casme2", "sub01", "EP03_02", 0),
-        ("samm", "6", "006_1_2", 0),           # numeric SAMM subject
+        ("samm", "6", "006_1_2", 0),  # numeric SAMM subject
         ("samm", "007", "007_3_1", 0),
         ("samm", "011", "011_2_4", 2),
         ("casme2", "sub04", "EP12_01f", 2),
-        ("casme2", "sub24", "EP02_07", 0),     # not in this copy: a failure
-        ("samm", "6", "006_1_2", 0),           # listed twice: a failure
+        ("casme2", "sub24", "EP02_07", 0),  # not in this copy: a failure
+        ("samm", "6", "006_1_2", 0),  # listed twice: a failure
     ]
     gt = make_megc2019_gt(tmp_path / "combined_3class_gt.csv", lines)
     classes, selected, failures = select_composite(loaded, gt)

@@ -1,4 +1,5 @@
 """The generic CSV manifest: good rows parsed against the file, every bad row reported by number."""
+
 import pytest
 
 from mepipe.datasets import read_manifest
@@ -19,24 +20,35 @@ def test_good_rows(tmp_path):
     samples, failures = read_manifest(p)
     assert not failures
     a, b = samples
-    assert (a.subject, a.sample_id, a.onset, a.apex, a.offset, a.emotion, a.aus) == ("s1", "e1", 0, 4, 9, "happiness", "R12+6")
+    assert (a.subject, a.sample_id, a.onset, a.apex, a.offset, a.emotion, a.aus) == (
+        "s1",
+        "e1",
+        0,
+        4,
+        9,
+        "happiness",
+        "R12+6",
+    )
     assert a.source == (tmp_path / "clips" / "a").resolve() and a.key == "m/s1/e1"
     assert b.offset is None and b.aus == ""
 
 
-@pytest.mark.parametrize("row,message", [
-    (",e1,clips/a,0,4,9,x,", "subject is empty"),
-    ("s1,,clips/a,0,4,9,x,", "sample_id is empty"),
-    ("s1,e1,,0,4,9,x,", "path is empty"),
-    ("s1,e1,clips/a,,4,9,x,", "onset is empty"),
-    ("s1,e1,clips/a,zero,4,9,x,", "onset is not a number: 'zero'"),
-    ("s1,e1,clips/a,0,nan,9,x,", "apex is not a number"),
-    ("s1,e1,clips/a,0,4.5,9,x,", "not a whole frame index"),
-    ("s1,e1,clips/a,-1,4,9,x,", "onset is negative"),
-    ("s1,e1,clips/a,5,4,9,x,", "onset 5 is after apex 4"),
-    ("s1,e1,clips/a,0,4,3,x,", "apex 4 is after offset 3"),
-    ("s1,e1,../outside,0,4,9,x,", "outside the dataset root"),
-])
+@pytest.mark.parametrize(
+    "row,message",
+    [
+        (",e1,clips/a,0,4,9,x,", "subject is empty"),
+        ("s1,,clips/a,0,4,9,x,", "sample_id is empty"),
+        ("s1,e1,,0,4,9,x,", "path is empty"),
+        ("s1,e1,clips/a,,4,9,x,", "onset is empty"),
+        ("s1,e1,clips/a,zero,4,9,x,", "onset is not a number: 'zero'"),
+        ("s1,e1,clips/a,0,nan,9,x,", "apex is not a number"),
+        ("s1,e1,clips/a,0,4.5,9,x,", "not a whole frame index"),
+        ("s1,e1,clips/a,-1,4,9,x,", "onset is negative"),
+        ("s1,e1,clips/a,5,4,9,x,", "onset 5 is after apex 4"),
+        ("s1,e1,clips/a,0,4,3,x,", "apex 4 is after offset 3"),
+        ("s1,e1,../outside,0,4,9,x,", "outside the dataset root"),
+    ],
+)
 def test_bad_row_reported_rest_kept(tmp_path, row, message):
     p = _manifest(tmp_path, ["s0,ok,clips/a,0,1,2,x,", row])
     samples, failures = read_manifest(p)

@@ -2,6 +2,7 @@
 ship them (:mod:`.releases`): every usable row loads, and every sample matches its sheet row
 (frame numbers and positions, emotion, AU tokens, objective class, subject, id, notes). Skipped,
 naming the folder, where ``../shared/data/annotations`` is absent."""
+
 import io
 import logging
 import re
@@ -73,8 +74,16 @@ def distinct_au_cells(annotations):
 REAL_FORMS = {
     "A/L12": [(12, "", "", True, 1, False), (12, "L", "", False, 1, False)],
     "10A/B": [(10, "", "A", False, 1, False), (10, "", "B", False, 1, False)],
-    "(R6 or R12) + R15": [(6, "R", "", False, 1, False), (12, "R", "", False, 1, False), (15, "R", "", False, 0, False)],
-    "R14A or 17A or 24A": [(14, "R", "A", False, 1, False), (17, "", "A", False, 1, False), (24, "", "A", False, 1, False)],
+    "(R6 or R12) + R15": [
+        (6, "R", "", False, 1, False),
+        (12, "R", "", False, 1, False),
+        (15, "R", "", False, 0, False),
+    ],
+    "R14A or 17A or 24A": [
+        (14, "R", "A", False, 1, False),
+        (17, "", "A", False, 1, False),
+        (24, "", "A", False, 1, False),
+    ],
     "ref(7B)+43": [(7, "", "B", False, 0, True), (43, "", "", False, 0, False)],
     "A1B+A2C": [(1, "", "B", True, 0, False), (2, "", "C", True, 0, False)],
     "T28+14": [(28, "T", "", False, 0, False), (14, "", "", False, 0, False)],
@@ -128,7 +137,8 @@ def test_casme2_every_row_of_both_sheets(casme2_release, sheet):
         check_frames(s, rel.as_int(r["OnsetFrame"]), rel.as_int(r["ApexFrame"]), rel.as_int(r["OffsetFrame"]))
         check_aus(s, r["Action Units"])
     assert note(got[next(r["_row"] for r in rows if r["ApexFrame"] == "/")], "apex_estimated").startswith(
-        "the sheet's apex cell is '/'")
+        "the sheet's apex cell is '/'"
+    )
 
 
 def test_casme2_sheet_choice_is_reported(casme2_release, caplog):
@@ -181,8 +191,14 @@ def test_samm_every_row(annotations, tmp_path):
         if r["Notes"]:
             assert s.extra["Notes"] == r["Notes"]
     by_key = {s.key: s for s in result.samples}
-    assert note(by_key["samm/028/028_4_1"], "apex_estimated") == "sheet apex 1143 is after offset 1134; apex chosen by rule middle"
-    assert note(by_key["samm/032/032_3_1"], "apex_estimated") == "sheet apex 1930 is before onset 4896; apex chosen by rule middle"
+    assert (
+        note(by_key["samm/028/028_4_1"], "apex_estimated")
+        == "sheet apex 1143 is after offset 1134; apex chosen by rule middle"
+    )
+    assert (
+        note(by_key["samm/032/032_3_1"], "apex_estimated")
+        == "sheet apex 1930 is before onset 4896; apex chosen by rule middle"
+    )
     assert sum(s.apex_estimated for s in result.samples) == 2
     assert "'soft focus' is not an Action Unit" in note(by_key["samm/026/026_5_1"], "au_raw")
 
@@ -236,8 +252,9 @@ def test_smic_hs_e_every_usable_row(smic_e_release):
     kind, reason = fails["smic/s3/s3_ne_20"]
     assert kind == "folder_not_found" and "row 102 " in reason and "SMIC-HS-E_annotation.xlsx" in reason
     s = {x.key: x for x in result.samples}["smic/s18/s18_sur_03"]
-    assert note(s, "contradiction") == ("the sheet's emotion is negative, the clip name s18_sur_03 says surprise; "
-                                        "the sheet's emotion is used")
+    assert note(s, "contradiction") == (
+        "the sheet's emotion is negative, the clip name s18_sur_03 says surprise; the sheet's emotion is used"
+    )
 
 
 def test_smic_hs_e_second_intervals_as_samples(smic_e_release):
@@ -250,7 +267,10 @@ def test_smic_hs_e_second_intervals_as_samples(smic_e_release):
         s = seconds[name]
         assert s.sample_id == f"{name}_2" and s.emotion == r["Emotion"]
         check_frames(s, r["Onset2F"], None, r["Offset2F"])
-        assert note(s, "second_interval") == f"second interval of {name}: Onset2F..Offset2F {r['Onset2F']}..{r['Offset2F']}"
+        assert (
+            note(s, "second_interval")
+            == f"second interval of {name}: Onset2F..Offset2F {r['Onset2F']}..{r['Offset2F']}"
+        )
 
 
 def test_smic_vis_e_every_row(smic_e_release):
@@ -266,8 +286,13 @@ def test_smic_vis_e_every_row(smic_e_release):
 
 # --------------------------------------------------------------------------------------------- CAS(ME)^3
 
-CASME3_BROKEN = {130: "apex_outside", 751: "onset_after_offset", 752: "below_first_frame", 798: "below_first_frame",
-                 800: "below_first_frame"}
+CASME3_BROKEN = {
+    130: "apex_outside",
+    751: "onset_after_offset",
+    752: "below_first_frame",
+    798: "below_first_frame",
+    800: "below_first_frame",
+}
 
 
 @pytest.fixture(scope="module", params=["video", "clip"])
@@ -288,18 +313,27 @@ def test_casme3_every_usable_row(casme3_release):
             continue
         s = got[r["_row"]]
         assert s.key == f"casme3/{r['Subject']}/{r['Subject']}_{r['Filename']}_{r['Onset']}"
-        assert (s.emotion, s.objective, s.extra["filename"]) == (r["emotion"].lower(), r["Objective class"], r["Filename"])
+        assert (s.emotion, s.objective, s.extra["filename"]) == (
+            r["emotion"].lower(),
+            r["Objective class"],
+            r["Filename"],
+        )
         on, ap, off = (int(r[k]) for k in ("Onset", "Apex", "Offset"))
         check_frames(s, on, ap, off)
         check_aus(s, r["AU"])
         assert ("long_interval" in s.note_kinds()) == ((off - on) / 30 > 1), s.key
         assert ("onset_equals_apex" in s.note_kinds()) == (on == ap), s.key
-        want = root / "Part_A_ME_clip" / "frame" / s.sample_id if layout == "clip" else \
-            root / "data" / "part_A" / r["Subject"] / r["Filename"] / "color"
+        want = (
+            root / "Part_A_ME_clip" / "frame" / s.sample_id
+            if layout == "clip"
+            else root / "data" / "part_A" / r["Subject"] / r["Filename"] / "color"
+        )
         assert s.source == want
     assert {s.emotion for s in result.samples} == {"anger", "disgust", "fear", "happy", "others", "sad", "surprise"}
-    assert note({s.key: s for s in result.samples}["casme3/spNO.214/spNO.214_c_5"], "long_interval") == \
-        "onset..offset 5..3460 lasts 115.17 s at 30 fps"
+    assert (
+        note({s.key: s for s in result.samples}["casme3/spNO.214/spNO.214_c_5"], "long_interval")
+        == "onset..offset 5..3460 lasts 115.17 s at 30 fps"
+    )
     sheet = {r["_row"]: r for r in rows}
     for f, kind in zip(result.failures, result.failure_kinds):
         rowno = int(re.search(r" row (\d+) ", f.reason).group(1))
@@ -341,7 +375,10 @@ def test_casme3_check_command(casme3_release):
     kinds = Counter(CASME3_BROKEN.values())
     assert "casme3: 860 rows, 855 samples, 5 failures" in text
     assert f"sheet used: {root / 'annotation' / rel.CASME3}, sheet 'label'" in text
-    assert "failures by reason: " + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0]))) in text
+    assert (
+        "failures by reason: " + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0])))
+        in text
+    )
     assert f"long_interval {long}" in text and "5 problem row(s)" in text
 
 

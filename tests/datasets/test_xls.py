@@ -1,4 +1,5 @@
 """The .xls path (CASME2_label_Ver_2.xls is distributed as Excel 97): same samples as the .xlsx."""
+
 import shutil
 
 import pytest
@@ -23,7 +24,9 @@ def test_casme2_xls_reads_like_xlsx(casme2_tree, tmp_path):
     b_samples, b_fail = load_dataset("casme2", casme2_tree["root"], annotation=xls)
 
     def view(samples):
-        return [(s.key, s.onset, s.apex, s.offset, s.emotion, s.aus, s.frame_numbers, s.apex_estimated) for s in samples]
+        return [
+            (s.key, s.onset, s.apex, s.offset, s.emotion, s.aus, s.frame_numbers, s.apex_estimated) for s in samples
+        ]
 
     assert view(b_samples) == view(a_samples) and len(a_samples) >= 5
     assert [(f.key, f.stage) for f in b_fail] == [(f.key, f.stage) for f in a_fail]

@@ -1,5 +1,6 @@
 """AHMSA-Net: every weight reachable by the loss, input scaling fitted on training samples only,
 the optional positional embedding."""
+
 from __future__ import annotations
 
 import warnings
@@ -24,8 +25,11 @@ def one_backward(model, batch: int = 16, seed: int = 1):
     F.cross_entropy(model(ahmsa=x), y).backward()
 
 
-@pytest.mark.parametrize("kwargs", [{}, {"pos_embed": True}, {"input_size": 14}, {"input_size": 56}],
-                         ids=["default", "pos_embed", "size14", "size56"])
+@pytest.mark.parametrize(
+    "kwargs",
+    [{}, {"pos_embed": True}, {"input_size": 14}, {"input_size": 56}],
+    ids=["default", "pos_embed", "size14", "size56"],
+)
 def test_every_parameter_receives_a_gradient(kwargs):
     torch.manual_seed(0)
     model = create_model("ahmsa-net", 3, **kwargs)

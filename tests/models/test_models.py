@@ -1,5 +1,6 @@
 """Registry and per-model tests: shapes, backward, determinism, parameter counts vs docs/models.md,
 and overfitting a tiny synthetic batch."""
+
 from __future__ import annotations
 
 import math
@@ -15,9 +16,15 @@ import torch.nn.functional as F
 from mepipe.models import KNOWN_INPUTS, create_model, get_config, list_models
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "models.md"
-ALL = ["ahmsa-net", "facesleuth-cva", "facesleuth-cva-authors",
-       "facesleuth-soa", "facesleuth-soa-frozen", "facesleuth-soa-shared",
-       "resnet18-baseline"]
+ALL = [
+    "ahmsa-net",
+    "facesleuth-cva",
+    "facesleuth-cva-authors",
+    "facesleuth-soa",
+    "facesleuth-soa-frozen",
+    "facesleuth-soa-shared",
+    "resnet18-baseline",
+]
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
@@ -32,13 +39,23 @@ def _marked(names):
 # Small variants for the training tests (CPU seconds, not minutes).
 SMALL = {
     "facesleuth-cva": dict(input_size=32, width=8, embed_dim=8, heads=(1, 2, 2), window=4, hidden=32, dropout=0.0),
-    "facesleuth-cva-authors": dict(input_size=32, stem_width=12, channels=(8, 8, 16, 32), embed_dim=8,
-                                   heads=(1, 2, 2), window=4, hidden=32, head_hidden=16),
+    "facesleuth-cva-authors": dict(
+        input_size=32,
+        stem_width=12,
+        channels=(8, 8, 16, 32),
+        embed_dim=8,
+        heads=(1, 2, 2),
+        window=4,
+        hidden=32,
+        head_hidden=16,
+    ),
     "facesleuth-soa": dict(input_size=32, width=8, embed_dim=8, heads=(1, 2, 2), window=4, hidden=32, dropout=0.0),
-    "facesleuth-soa-shared": dict(input_size=32, width=8, embed_dim=8, heads=(1, 2, 2), window=4, hidden=32,
-                                  dropout=0.0),
-    "facesleuth-soa-frozen": dict(input_size=32, width=8, embed_dim=8, heads=(1, 2, 2), window=4, hidden=32,
-                                  dropout=0.0),
+    "facesleuth-soa-shared": dict(
+        input_size=32, width=8, embed_dim=8, heads=(1, 2, 2), window=4, hidden=32, dropout=0.0
+    ),
+    "facesleuth-soa-frozen": dict(
+        input_size=32, width=8, embed_dim=8, heads=(1, 2, 2), window=4, hidden=32, dropout=0.0
+    ),
     "ahmsa-net": dict(dims=(32, 32, 32), heads=2),
     "resnet18-baseline": dict(input_size=32, width=8),
 }
@@ -47,8 +64,13 @@ SMALL = {
 def make_inputs(fields, batch: int, size: int, seed: int = 0) -> dict:
     """Random batched inputs shaped like CacheDataset items."""
     g = torch.Generator().manual_seed(seed)
-    shapes = {"onset": (3, size, size), "apex": (3, size, size), "flow": (2, size, size),
-              "strain": (1, size, size), "ahmsa": (3, 28, 28)}
+    shapes = {
+        "onset": (3, size, size),
+        "apex": (3, size, size),
+        "flow": (2, size, size),
+        "strain": (1, size, size),
+        "ahmsa": (3, 28, 28),
+    }
     out = {}
     for f in fields:
         if f == "aus":
@@ -74,6 +96,7 @@ def doc_param_counts() -> dict[str, int]:
 
 # ---- registry -----------------------------------------------------------------------------------
 
+
 def test_registry_lists_models_and_configs():
     assert list_models() == ALL
     for name in ALL:
@@ -83,7 +106,13 @@ def test_registry_lists_models_and_configs():
         assert cfg.input_size > 0 and cfg.lr > 0 and cfg.batch_size > 0 and cfg.epochs > 0
     a = get_config("ahmsa-net")
     assert (a.inputs, a.input_size, a.optimizer, a.lr, a.batch_size, a.epochs) == (
-        ("ahmsa",), 28, "adam", 5e-6, 256, 800)
+        ("ahmsa",),
+        28,
+        "adam",
+        5e-6,
+        256,
+        800,
+    )
     assert get_config("facesleuth-cva").inputs == ("onset", "apex", "aus")
     assert get_config("resnet18-baseline", inputs=["flow", "strain"]).inputs == ("flow", "strain")
 
@@ -104,6 +133,7 @@ def test_import_models_does_not_import_torch():
 
 
 # ---- per model: shapes, backward, parameter counts ----------------------------------------------------
+
 
 @pytest.mark.parametrize("name", _marked(ALL))
 def test_forward_backward_default_size(name):
@@ -180,6 +210,7 @@ def test_facesleuth_uses_the_au_vector():
 
 # ---- determinism ---------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", ALL)
 def test_deterministic_under_seed(name):
     def run(seed):
@@ -198,6 +229,7 @@ def test_deterministic_under_seed(name):
 
 
 # ---- overfitting a tiny batch ---------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", ALL)
 @pytest.mark.slow
@@ -244,6 +276,7 @@ def test_models_command_lists_every_model_with_counts(capsys):
 
 # ---- the authors' widths, the chaining of attention maps, the AU mask ---------------------------------
 
+
 def test_authors_fpf_has_exactly_the_authors_parameter_count():
     # the authors' SwinTransformer(img_size=224, patch_size=4, embed_dim=128, depths=[2, 2, 6],
     # num_heads=[4, 8, 16], window 7) without its unused 1000-class head: 21,576,632 parameters
@@ -251,8 +284,15 @@ def test_authors_fpf_has_exactly_the_authors_parameter_count():
     from mepipe.models.swin import SwinEncoder
 
     w = AUTHORS_WIDTHS
-    fpf = SwinEncoder(img_size=w["input_size"], patch=w["patch"], in_ch=3, embed_dim=w["embed_dim"],
-                      depths=w["depths"], heads=w["heads"], window=w["window"])
+    fpf = SwinEncoder(
+        img_size=w["input_size"],
+        patch=w["patch"],
+        in_ch=3,
+        embed_dim=w["embed_dim"],
+        depths=w["depths"],
+        heads=w["heads"],
+        window=w["window"],
+    )
     assert sum(p.numel() for p in fpf.parameters()) == 21_576_632
     assert (fpf.out_dim, fpf.out_res) == (512, 14)
 

@@ -1,5 +1,6 @@
 """Single-Orientation Attention: oriented pooling, its θ gradient, the θ = 90° ↔ CVA identity,
 parameter overhead, and the synthetic oblique-axis claim."""
+
 from __future__ import annotations
 
 import math
@@ -124,8 +125,10 @@ def test_angles_and_variants():
 
 
 def test_parameter_overhead_versus_cva():
-    n = {name: sum(p.numel() for p in create_model(name, 5).parameters() if p.requires_grad)
-         for name in ("facesleuth-cva", "facesleuth-soa", "facesleuth-soa-shared", "facesleuth-soa-frozen")}
+    n = {
+        name: sum(p.numel() for p in create_model(name, 5).parameters() if p.requires_grad)
+        for name in ("facesleuth-cva", "facesleuth-soa", "facesleuth-soa-shared", "facesleuth-soa-frozen")
+    }
     assert n["facesleuth-soa"] - n["facesleuth-cva"] == 4
     assert n["facesleuth-soa-shared"] - n["facesleuth-cva"] == 1
     assert n["facesleuth-soa-frozen"] == n["facesleuth-cva"]
@@ -142,6 +145,7 @@ def test_training_moves_theta_to_the_discriminative_axis(target, init):
 
 
 # ---- the angle is measured, not regularised --------------------------------------------------------
+
 
 def test_theta_receives_no_weight_decay_at_the_default_settings():
     from mepipe.train.config import TrainConfig

@@ -1,4 +1,5 @@
 """The compact Swin encoder of the Facial Position Focalizer, on its own."""
+
 from __future__ import annotations
 
 import pytest
@@ -7,7 +8,6 @@ import torch
 from mepipe.models.swin import SwinBlock, SwinEncoder, window_partition, window_reverse
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
-
 
 
 def test_encoder_shapes():

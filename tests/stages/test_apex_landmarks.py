@@ -1,4 +1,5 @@
 """Apex landmarks moved by the flow (``align.apex_landmarks = "flow"``) against the synthetic ground truth."""
+
 import numpy as np
 import pytest
 
@@ -27,8 +28,15 @@ def test_apex_landmarks_mode_is_checked():
 def _sample_gt(gt, pts):
     import cv2
 
-    return np.stack([cv2.remap(gt[k], pts[None, :, 0].astype(np.float32), pts[None, :, 1].astype(np.float32),
-                               cv2.INTER_LINEAR)[0] for k in (0, 1)], axis=1)
+    return np.stack(
+        [
+            cv2.remap(gt[k], pts[None, :, 0].astype(np.float32), pts[None, :, 1].astype(np.float32), cv2.INTER_LINEAR)[
+                0
+            ]
+            for k in (0, 1)
+        ],
+        axis=1,
+    )
 
 
 def test_cached_apex_landmarks_track_the_true_motion(synth_cache):

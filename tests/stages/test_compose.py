@@ -1,4 +1,5 @@
 """Five-region composition: each tile must come from the right place of the flow maps."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -45,7 +46,7 @@ def region_map(out: np.ndarray, boxes: dict) -> np.ndarray:
     lab = np.full(out.shape[1:], -1)
     for i, name in enumerate(names):
         cx, cy, bw, bh = boxes[name]
-        inside = ((np.abs(out[0] - cx) <= bw / 2 + 1e-3) & (np.abs(out[1] - cy) <= bh / 2 + 1e-3))
+        inside = (np.abs(out[0] - cx) <= bw / 2 + 1e-3) & (np.abs(out[1] - cy) <= bh / 2 + 1e-3)
         assert not (inside & (lab >= 0)).any(), "boxes overlap: the test landmarks are wrong"
         lab[inside] = i
     return lab
@@ -56,7 +57,7 @@ def blocks(lab: np.ndarray, side: int):
     n = lab.shape[0] // side
     for r in range(n):
         for c in range(n):
-            yield r, c, set(np.unique(lab[r * side:(r + 1) * side, c * side:(c + 1) * side]).tolist())
+            yield r, c, set(np.unique(lab[r * side : (r + 1) * side, c * side : (c + 1) * side]).tolist())
 
 
 @pytest.mark.parametrize("size", [28, 56])
@@ -72,13 +73,17 @@ def test_patch_grid_puts_each_patch_on_one_region(size):
     for r, c, regions in blocks(lab, p):
         assert len(regions) == 1, f"patch ({r}, {c}) mixes {[names[i] for i in regions]}"
     first_level = {(r, c): {names[i] for i in regions} for r, c, regions in blocks(lab, 2 * p)}
-    assert first_level == {(0, 0): {"left_eye"}, (0, 1): {"right_eye"},
-                           (1, 0): {"nose", "left_mouth"}, (1, 1): {"nose", "right_mouth"}}
+    assert first_level == {
+        (0, 0): {"left_eye"},
+        (0, 1): {"right_eye"},
+        (1, 0): {"nose", "left_mouth"},
+        (1, 1): {"nose", "right_mouth"},
+    }
     # the lower blocks hold the nose's half of their own side
     nose = names.index("nose")
-    rows = lab[2 * p:3 * p]
-    assert (out[0][2 * p:3 * p, :2 * p][rows[:, :2 * p] == nose] < boxes["nose"][0]).all()
-    assert (out[0][2 * p:3 * p, 2 * p:][rows[:, 2 * p:] == nose] > boxes["nose"][0]).all()
+    rows = lab[2 * p : 3 * p]
+    assert (out[0][2 * p : 3 * p, : 2 * p][rows[:, : 2 * p] == nose] < boxes["nose"][0]).all()
+    assert (out[0][2 * p : 3 * p, 2 * p :][rows[:, 2 * p :] == nose] > boxes["nose"][0]).all()
 
 
 def test_quadrants_put_each_patch_and_each_block_on_one_region():
@@ -92,8 +97,7 @@ def test_quadrants_put_each_patch_and_each_block_on_one_region():
     assert (lab >= 0).all()
     assert all(len(regions) == 1 for _, _, regions in blocks(lab, 7))
     first_level = {(r, c): {names[i] for i in regions} for r, c, regions in blocks(lab, 14)}
-    assert first_level == {(0, 0): {"left_eye"}, (0, 1): {"right_eye"}, (1, 0): {"left_mouth"},
-                           (1, 1): {"right_mouth"}}
+    assert first_level == {(0, 0): {"left_eye"}, (0, 1): {"right_eye"}, (1, 0): {"left_mouth"}, (1, 1): {"right_mouth"}}
 
 
 def test_bands_layout_is_still_available_and_straddles_the_patches():
@@ -106,9 +110,13 @@ def test_bands_layout_is_still_available_and_straddles_the_patches():
     lab = region_map(bands, region_boxes(lm, (H, W), 28, "bands"))
     mixed = [(r, c) for r, c, regions in blocks(lab, 7) if len(regions) > 1]
     assert mixed == [(r, c) for r in (1, 2) for c in range(4)]  # patch rows [7, 14) and [14, 21)
-    assert tile_layout(28, "bands") == {"left_eye": (0, 10, 0, 14), "right_eye": (0, 10, 14, 28),
-                                        "nose": (10, 18, 0, 28), "left_mouth": (18, 28, 0, 14),
-                                        "right_mouth": (18, 28, 14, 28)}
+    assert tile_layout(28, "bands") == {
+        "left_eye": (0, 10, 0, 14),
+        "right_eye": (0, 10, 14, 28),
+        "nose": (10, 18, 0, 28),
+        "left_mouth": (18, 28, 0, 14),
+        "right_mouth": (18, 28, 14, 28),
+    }
 
 
 def test_sizes_off_the_patch_grid_are_refused():
@@ -128,8 +136,13 @@ def test_each_region_is_read_from_its_box():
     out = compose_regions(flow, strain, lm)
     assert out.shape == (3, 28, 28) and out.dtype == np.float32
     boxes = region_boxes(lm, (H, W))
-    centres = {"left_eye": (44, 50 - 0.15 * 40), "right_eye": (84, 50 - 0.15 * 40), "nose": (64, 72),
-               "left_mouth": (50, 92), "right_mouth": (78, 92)}
+    centres = {
+        "left_eye": (44, 50 - 0.15 * 40),
+        "right_eye": (84, 50 - 0.15 * 40),
+        "nose": (64, 72),
+        "left_mouth": (50, 92),
+        "right_mouth": (78, 92),
+    }
     for name, (r0, r1, c0, c1) in tile_layout(28).items():
         u, v, s = out[0, r0:r1, c0:c1], out[1, r0:r1, c0:c1], out[2, r0:r1, c0:c1]
         cx, cy, bw, bh = boxes[name]
@@ -176,12 +189,15 @@ def test_other_sizes():
         compose_regions(flow, strain, face_landmarks(), size=4)
 
 
-@pytest.mark.parametrize("bad, match", [
-    ("nan", "NaN"),
-    ("outside", "outside"),
-    ("shape", "shape"),
-    ("degenerate", "degenerate"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        ("nan", "NaN"),
+        ("outside", "outside"),
+        ("shape", "shape"),
+        ("degenerate", "degenerate"),
+    ],
+)
 def test_unusable_landmarks_raise_stage_error(bad, match):
     flow, strain = position_maps()
     lm = face_landmarks()
@@ -216,8 +232,11 @@ def test_schema_rejects_an_unknown_layout_naming_key_and_file():
     assert section_defaults("compose")["layout"] == "patch-grid"
     for layout in LAYOUTS:
         assert validate_recipe({"compose": {"layout": layout}}, "r.toml")["compose"]["layout"] == layout
-    with pytest.raises(RecipeError, match=r"r\.toml: \[compose\] layout = 'patch_grid' is not one of .*"
-                                          r"did you mean 'patch-grid'"):
+    with pytest.raises(
+        RecipeError,
+        match=r"r\.toml: \[compose\] layout = 'patch_grid' is not one of .*"
+        r"did you mean 'patch-grid'",
+    ):
         validate_recipe({"compose": {"layout": "patch_grid"}}, "r.toml")
     with pytest.raises(RecipeError, match=r"\[compose\] layout must be a string"):
         validate_recipe({"compose": {"layout": 3}}, "r.toml")
@@ -248,10 +267,28 @@ def test_layout_is_in_the_recipe_hash_and_old_caches_are_not_taken_for_new_ones(
     assert len({feature_hash(new), feature_hash(bands), feature_hash(old)}) == 3  # predict tells them apart
 
     path = tmp_path / "old.h5"
-    meta = {"key": "d/s/a", "dataset": "d", "subject": "s", "sample_id": "a", "emotion": "x", "objective": "",
-            "onset": 0, "apex": 1, "offset": 2, "onset_frame": 1, "apex_frame": 2, "offset_frame": 3,
-            "apex_estimated": 0, "n_frames": 3, "source": "", "aus_text": "", "aus_known": 1, "notes": "[]",
-            "annotation": "", "extra": "{}"}
+    meta = {
+        "key": "d/s/a",
+        "dataset": "d",
+        "subject": "s",
+        "sample_id": "a",
+        "emotion": "x",
+        "objective": "",
+        "onset": 0,
+        "apex": 1,
+        "offset": 2,
+        "onset_frame": 1,
+        "apex_frame": 2,
+        "offset_frame": 3,
+        "apex_estimated": 0,
+        "n_frames": 3,
+        "source": "",
+        "aus_text": "",
+        "aus_known": 1,
+        "notes": "[]",
+        "annotation": "",
+        "extra": "{}",
+    }
     w = CacheWriter(path, old, recipe_hash(old), commit_every=1000)
     w.add(SampleRecord("d/s/a", {"ahmsa": np.zeros((3, 28, 28), np.float32)}, meta, np.zeros(21, np.uint8)))
     w.close()

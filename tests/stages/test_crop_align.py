@@ -1,12 +1,12 @@
 """dlib crop and MediaPipe alignment on real faces."""
+
 import numpy as np
 import pytest
 
 from mepipe.errors import StageError
 from mepipe.frames import read_frames, read_image
 from mepipe.recipe_schema import section_defaults
-from mepipe.stages.align import (STABLE_POINTS, Aligner, apply_affine, eye_centres,
-                                 similarity_transform, template_points)
+from mepipe.stages.align import STABLE_POINTS, Aligner, apply_affine, eye_centres, similarity_transform, template_points
 from mepipe.stages.crop import FaceCropper, square_box
 
 FRONTAL = ["0-f1-su-ph.jpg", "0-f15-hao-ph.jpg", "single_face.jpg"]
@@ -63,8 +63,9 @@ def _iou(a, b):
     return w * h / (sa * sa + sb * sb - w * h)
 
 
-@pytest.mark.parametrize("name", ["0-f1-su-ph.jpg", "0-f15-hao-ph.jpg", "15-f13-anc-ph.jpg", "45-m7-di-ph.jpg",
-                                  "single_face.jpg"])
+@pytest.mark.parametrize(
+    "name", ["0-f1-su-ph.jpg", "0-f15-hao-ph.jpg", "15-f13-anc-ph.jpg", "45-m7-di-ph.jpg", "single_face.jpg"]
+)
 def test_detector_box_matches_landmark_box(faces_dir, name):
     """The default box, predicted from dlib's rectangle, covers the same face square as the box
     around dlib's 68 landmarks (which loads the 100 MB predictor)."""

@@ -1,4 +1,5 @@
 """Flow engines (numba, torch) against known warps of real faces, OpenCV measured on the same pairs."""
+
 from __future__ import annotations
 
 import json
@@ -115,8 +116,18 @@ def test_bad_input_is_rejected(name):
         eng.compute_batch(a, a)
 
 
-@pytest.mark.parametrize("bad", [{"gamma": 0.1}, {"medianFiltering": 4}, {"nscales": 0}, {"scaleStep": 1.5},
-                                 {"warps": 2.5}, {"tau": -1.0}, {"colour": 1}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"gamma": 0.1},
+        {"medianFiltering": 4},
+        {"nscales": 0},
+        {"scaleStep": 1.5},
+        {"warps": 2.5},
+        {"tau": -1.0},
+        {"colour": 1},
+    ],
+)
 def test_bad_parameters_are_rejected(bad):
     for name in ("numba", "torch"):
         with pytest.raises(ValueError):
@@ -146,10 +157,12 @@ def test_median_filter_matches_opencv(ksize):
 
     col, med = median_network(ksize)
     rng = np.random.default_rng(ksize)
-    for img in (rng.standard_normal((23, 31)).astype(np.float32),
-                rng.integers(0, 3, (17, 12)).astype(np.float32),  # many ties
-                rng.standard_normal((4, 3)).astype(np.float32),  # smaller than the window
-                rng.standard_normal((70, 129)).astype(np.float32)):
+    for img in (
+        rng.standard_normal((23, 31)).astype(np.float32),
+        rng.integers(0, 3, (17, 12)).astype(np.float32),  # many ties
+        rng.standard_normal((4, 3)).astype(np.float32),  # smaller than the window
+        rng.standard_normal((70, 129)).astype(np.float32),
+    ):
         out = img.copy()
         median_filter(out, ksize, col, med)
         np.testing.assert_array_equal(out, cv2.medianBlur(img, ksize))
@@ -194,8 +207,24 @@ def test_pyramid_sizes_stop_under_16():
 def test_bench_flow_cli_writes_json_and_table(tmp_path, capsys):
     from mepipe.benchmarks import main
 
-    rc = main(["bench", "flow", "--sizes", "48", "--pairs", "2", "--engines", "numba", "--presets", "micro",
-               "--no-shared", "--no-progress", "--out", str(tmp_path)])
+    rc = main(
+        [
+            "bench",
+            "flow",
+            "--sizes",
+            "48",
+            "--pairs",
+            "2",
+            "--engines",
+            "numba",
+            "--presets",
+            "micro",
+            "--no-shared",
+            "--no-progress",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert rc == 0
     res = json.loads((tmp_path / "flow.json").read_text())
     engines = {(r["engine"], r["preset"]) for r in res["rows"]}
@@ -216,7 +245,7 @@ def test_make_pairs_ground_truth():
 
     p = make_pairs(face_crops(include_shared=False), 64, 1, seed=3, noise=0.0)
     gt = p["gt"][0]
-    assert 0.5 <= np.sqrt((gt ** 2).sum(0)).max() <= 3.0 + 1e-4
+    assert 0.5 <= np.sqrt((gt**2).sum(0)).max() <= 3.0 + 1e-4
     yy, xx = np.mgrid[0:64, 0:64].astype(np.float32)
     back = cv2.remap(p["next"][0].astype(np.float32), xx + gt[0], yy + gt[1], cv2.INTER_CUBIC)
     inner = (slice(8, -8), slice(8, -8))
@@ -227,8 +256,9 @@ def test_make_pairs_ground_truth():
 def _iteration_reference(gx, gy, ig, rc, u1, u2, p11, p12, p21, p22, l_t, theta, taut):
     """One primal-dual iteration on whole planes in float64, as written in the kernel's docstring:
     thresholding + primal step with the old p everywhere, then the dual step with the new u."""
-    gx, gy, ig, rc, u1, u2, p11, p12, p21, p22 = (a.astype(np.float64) for a in
-                                                   (gx, gy, ig, rc, u1, u2, p11, p12, p21, p22))
+    gx, gy, ig, rc, u1, u2, p11, p12, p21, p22 = (
+        a.astype(np.float64) for a in (gx, gy, ig, rc, u1, u2, p11, p12, p21, p22)
+    )
 
     def div(a, b):  # backward differences; the first column/row has no left/upper neighbour
         d = a.copy()
@@ -347,8 +377,11 @@ def test_workspace_contents_do_not_change_the_flow(pairs):
     want = np.empty((2,) + a.shape, np.float32)
     K.tvl1_pair(a, b, *args, want)
     small = eng._args(40, 40)
-    work = np.full(max(K.pair_work_size(args[0], args[1], args[9]), K.pair_work_size(small[0], small[1], small[9])),
-                   np.nan, np.float32)
+    work = np.full(
+        max(K.pair_work_size(args[0], args[1], args[9]), K.pair_work_size(small[0], small[1], small[9])),
+        np.nan,
+        np.float32,
+    )
     base = np.full(SIZE, np.iinfo(np.uint64).max, np.uint64)
     for _ in range(2):
         got = np.full_like(want, np.nan)

@@ -1,4 +1,5 @@
 """The reference TV-L1 engine on a known warp of a real face."""
+
 import numpy as np
 import pytest
 
@@ -23,7 +24,7 @@ def test_recovers_known_field(face_pair):
     face, apex, gt = face_pair
     flow = compute_flow(face, apex, get_engine("opencv"))
     assert flow.shape == (2, 128, 128) and flow.dtype == np.float32
-    moving = np.sqrt((gt ** 2).sum(0)) > 0.3
+    moving = np.sqrt((gt**2).sum(0)) > 0.3
     epe = endpoint_error(flow, gt, moving)
     zero = endpoint_error(np.zeros_like(gt), gt, moving)
     # Measured: OpenCV defaults reach ~0.1 px in the moving region on this pair against 1.3 px for

@@ -1,4 +1,5 @@
 """Optical strain (Numba kernel) against numpy.gradient and against an analytic field."""
+
 import numpy as np
 import pytest
 

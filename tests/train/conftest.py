@@ -4,6 +4,7 @@ Each sample's class is visible in every field (a class-specific motion pattern),
 trained for two epochs separates the classes better than chance; the tests do not rely on that,
 they check structure and equalities.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,11 +20,11 @@ def _sample_fields(cls: int, rng) -> dict:
     apex = onset.copy()
     flow = rng.normal(0, 0.05, size=(2, S, S)).astype(np.float32)
     r0 = 2 + 4 * cls
-    apex[r0:r0 + 4, 3:13] = 200
-    flow[cls % 2, r0:r0 + 4, 3:13] += 1.5 if cls < 2 else -1.5
+    apex[r0 : r0 + 4, 3:13] = 200
+    flow[cls % 2, r0 : r0 + 4, 3:13] += 1.5 if cls < 2 else -1.5
     strain = np.hypot(flow[0], flow[1]).astype(np.float32)
     ahmsa = rng.normal(0, 0.05, size=(3, 28, 28)).astype(np.float32)
-    ahmsa[cls % 3, 7 * cls:7 * cls + 7, :] += 1.0
+    ahmsa[cls % 3, 7 * cls : 7 * cls + 7, :] += 1.0
     return {"onset": onset, "apex": apex, "flow": flow, "strain": strain, "ahmsa": ahmsa}
 
 
@@ -36,10 +37,28 @@ def make_cache(path, dataset: str, subjects, emotions, per_class: int = 2, seed:
             for k in range(per_class):
                 sid = f"{s}_{emo}_{k}"
                 key = f"{dataset}/{s}/{sid}"
-                meta = {"key": key, "dataset": dataset, "subject": s, "sample_id": sid, "emotion": emo,
-                        "objective": "", "onset": 0, "apex": 1, "offset": 2, "onset_frame": 1, "apex_frame": 2,
-                        "offset_frame": 3, "apex_estimated": 0, "n_frames": 3, "source": "", "aus_text": "",
-                        "aus_known": int(aus_known), "notes": "[]", "annotation": "", "extra": "{}"}
+                meta = {
+                    "key": key,
+                    "dataset": dataset,
+                    "subject": s,
+                    "sample_id": sid,
+                    "emotion": emo,
+                    "objective": "",
+                    "onset": 0,
+                    "apex": 1,
+                    "offset": 2,
+                    "onset_frame": 1,
+                    "apex_frame": 2,
+                    "offset_frame": 3,
+                    "apex_estimated": 0,
+                    "n_frames": 3,
+                    "source": "",
+                    "aus_text": "",
+                    "aus_known": int(aus_known),
+                    "notes": "[]",
+                    "annotation": "",
+                    "extra": "{}",
+                }
                 aus = np.zeros(21, dtype=np.uint8)
                 aus[ei] = 1
                 w.add(SampleRecord(key, _sample_fields(ei % 4, rng), meta, aus))
@@ -75,8 +94,15 @@ def tiny_ahmsa():
 @pytest.fixture
 def tiny_soa():
     """FaceSleuth-SOA kwargs for a tiny model at 16x16."""
-    return {"input_size": 16, "width": 4, "embed_dim": 4, "depths": [1, 1, 1], "heads": [1, 1, 1], "window": 1,
-            "hidden": 8}
+    return {
+        "input_size": 16,
+        "width": 4,
+        "embed_dim": 4,
+        "depths": [1, 1, 1],
+        "heads": [1, 1, 1],
+        "window": 1,
+        "hidden": 8,
+    }
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,5 +1,6 @@
 """Labels are chosen at training time: one cache, several label maps, no preprocessing in between;
 a run resumes only onto the same data; SMIC's cameras are one set of people; AU-less datasets."""
+
 import json
 
 import h5py
@@ -76,13 +77,23 @@ def test_smic_cameras_share_subjects_and_are_not_mixed(tmp_path):
 
 
 def test_au_model_refuses_au_less_samples_unless_allowed(tmp_path):
-    smic = make_cache(tmp_path / "smic.h5", "smic", ["s1", "s2"], ["negative", "positive"], per_class=1,
-                      aus_known=False)
+    smic = make_cache(
+        tmp_path / "smic.h5", "smic", ["s1", "s2"], ["negative", "positive"], per_class=1, aus_known=False
+    )
     with h5py.File(smic, "r") as f:
         assert (f["meta/aus_known"][:] == 0).all()
-    kw = _kw(model="facesleuth-cva", model_kwargs={"input_size": 16, "width": 4, "embed_dim": 4,
-                                                   "depths": [1, 1, 1], "heads": [1, 1, 1], "window": 1,
-                                                   "hidden": 8})
+    kw = _kw(
+        model="facesleuth-cva",
+        model_kwargs={
+            "input_size": 16,
+            "width": 4,
+            "embed_dim": 4,
+            "depths": [1, 1, 1],
+            "heads": [1, 1, 1],
+            "window": 1,
+            "hidden": 8,
+        },
+    )
     with pytest.raises(TrainError, match="smic annotate no AUs"):
         run([smic], out=tmp_path / "au", **kw)
     run([smic], out=tmp_path / "ahmsa", **_kw())  # a model without AUs is fine
@@ -95,12 +106,24 @@ def test_au_mask_reaches_the_model(tmp_path, caplog):
 
     from mepipe.train.data import build_table, load_inputs
 
-    smic = make_cache(tmp_path / "smic.h5", "smic", ["s1", "s2"], ["negative", "positive"], per_class=1,
-                      aus_known=False)
-    tiny = {"input_size": 16, "width": 4, "embed_dim": 4, "depths": [1, 1, 1], "heads": [1, 1, 1], "window": 1,
-            "hidden": 8}
-    res = run([smic], out=tmp_path / "masked", allow_missing_aus=True,
-              **_kw(model="facesleuth-cva", model_kwargs={**tiny, "au_mask": True}))
+    smic = make_cache(
+        tmp_path / "smic.h5", "smic", ["s1", "s2"], ["negative", "positive"], per_class=1, aus_known=False
+    )
+    tiny = {
+        "input_size": 16,
+        "width": 4,
+        "embed_dim": 4,
+        "depths": [1, 1, 1],
+        "heads": [1, 1, 1],
+        "window": 1,
+        "hidden": 8,
+    }
+    res = run(
+        [smic],
+        out=tmp_path / "masked",
+        allow_missing_aus=True,
+        **_kw(model="facesleuth-cva", model_kwargs={**tiny, "au_mask": True}),
+    )
     cfg = json.loads((res.out / "results.json").read_text())["config"]
     assert cfg["inputs"] == ["onset", "apex", "aus", "aus_mask"]
     from mepipe.train.config import TrainConfig

@@ -1,5 +1,6 @@
 """`mepipe predict`: a fold's checkpoint reproduces the run's own test predictions; --protocol all;
 inputs computed otherwise are refused, naming what differs."""
+
 import json
 
 import numpy as np
@@ -15,8 +16,16 @@ TINY = {"dims": [8, 8, 8], "depths": [1, 1, 1], "heads": 1}
 
 @pytest.fixture(scope="module")
 def loso(pattern_cache, tmp_path_factory):
-    return run([pattern_cache], "ahmsa-net", out=tmp_path_factory.mktemp("pred") / "loso", epochs=2, batch_size=8,
-               lr=1e-3, model_kwargs=TINY, progress=False)
+    return run(
+        [pattern_cache],
+        "ahmsa-net",
+        out=tmp_path_factory.mktemp("pred") / "loso",
+        epochs=2,
+        batch_size=8,
+        lr=1e-3,
+        model_kwargs=TINY,
+        progress=False,
+    )
 
 
 def test_fold_checkpoint_reproduces_the_runs_test_predictions(loso, pattern_cache, tmp_path):
@@ -37,10 +46,13 @@ def test_fold_checkpoint_reproduces_the_runs_test_predictions(loso, pattern_cach
 def test_mean_of_folds_and_fold_choice_required(loso, pattern_cache, tmp_path):
     with pytest.raises(TrainError, match="has 4 folds: choose one with --fold"):
         predict(loso.out, cache=pattern_cache, out=tmp_path / "x.csv", progress=False)
-    each = [pd.read_csv(predict(loso.out, cache=pattern_cache, out=tmp_path / f"f{i}.csv", fold=i,
-                                progress=False)["path"]) for i in range(4)]
-    mean = pd.read_csv(predict(loso.out, cache=pattern_cache, out=tmp_path / "m.csv", fold="mean",
-                               progress=False)["path"])
+    each = [
+        pd.read_csv(predict(loso.out, cache=pattern_cache, out=tmp_path / f"f{i}.csv", fold=i, progress=False)["path"])
+        for i in range(4)
+    ]
+    mean = pd.read_csv(
+        predict(loso.out, cache=pattern_cache, out=tmp_path / "m.csv", fold="mean", progress=False)["path"]
+    )
     cols = [c for c in mean.columns if c.startswith("p_")]
     expect = np.mean([e[cols].to_numpy() for e in each], axis=0)
     assert np.allclose(mean[cols].to_numpy(), expect, atol=2e-6)
@@ -50,15 +62,32 @@ def test_mean_of_folds_and_fold_choice_required(loso, pattern_cache, tmp_path):
 
 @pytest.mark.slow
 def test_protocol_all_trains_one_model_on_every_sample(pattern_cache, tmp_path):
-    res = run([pattern_cache], "ahmsa-net", protocol="all", out=tmp_path / "all", epochs=1, batch_size=8, lr=1e-3,
-              model_kwargs=TINY, progress=False)
+    res = run(
+        [pattern_cache],
+        "ahmsa-net",
+        protocol="all",
+        out=tmp_path / "all",
+        epochs=1,
+        batch_size=8,
+        lr=1e-3,
+        model_kwargs=TINY,
+        progress=False,
+    )
     assert [f["name"] for f in res.per_fold] == ["all"] and res.per_fold[0]["train"] == 24
     assert res.metrics["n"] == 0 and "no test set" in res.metrics["notes"][0]
     out = predict(res.out, cache=pattern_cache, out=tmp_path / "all.csv", progress=False)
     assert out["folds"] == [0] and out["n"] == 24
     with pytest.raises(TrainError, match="no test set to select on"):
-        run([pattern_cache], "ahmsa-net", protocol="all", select="test-best", out=tmp_path / "tb", epochs=1,
-            model_kwargs=TINY, progress=False)
+        run(
+            [pattern_cache],
+            "ahmsa-net",
+            protocol="all",
+            select="test-best",
+            out=tmp_path / "tb",
+            epochs=1,
+            model_kwargs=TINY,
+            progress=False,
+        )
 
 
 def _copy_with_recipe(src, dst, recipe, drop=()):
@@ -68,8 +97,14 @@ def _copy_with_recipe(src, dst, recipe, drop=()):
         for i in range(len(c)):
             r = c.read(i)
             fields = {k: r[k] for k in c.fields if k not in drop}
-            w.add(SampleRecord(r["key"], fields, {k: meta[k][i].item() if hasattr(meta[k][i], "item")
-                                                  else meta[k][i] for k in meta.columns}, r["aus"]))
+            w.add(
+                SampleRecord(
+                    r["key"],
+                    fields,
+                    {k: meta[k][i].item() if hasattr(meta[k][i], "item") else meta[k][i] for k in meta.columns},
+                    r["aus"],
+                )
+            )
         w.close()
     return dst
 
@@ -84,8 +119,9 @@ def test_inputs_computed_otherwise_are_refused(loso, pattern_cache, tmp_path):
     with pytest.raises(TrainError, match="lacks the field"):
         predict(loso.out, cache=nofield, out=tmp_path / "x.csv", fold=0, progress=False)
     with pytest.raises(TrainError, match="label map"):
-        predict(loso.out, cache=pattern_cache, out=tmp_path / "x.csv", fold=0, label_map="megc2019-3class",
-                progress=False)
+        predict(
+            loso.out, cache=pattern_cache, out=tmp_path / "x.csv", fold=0, label_map="megc2019-3class", progress=False
+        )
     with pytest.raises(TrainError, match="no results.json"):
         predict(tmp_path, cache=pattern_cache, out=tmp_path / "x.csv", progress=False)
 
@@ -93,8 +129,22 @@ def test_inputs_computed_otherwise_are_refused(loso, pattern_cache, tmp_path):
 def test_predict_cli(loso, pattern_cache, tmp_path, capsys):
     from mepipe.cli import main
 
-    assert main(["predict", str(loso.out), "--cache", str(pattern_cache), "--fold", "0", "--out",
-                 str(tmp_path / "cli.csv"), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(loso.out),
+                "--cache",
+                str(pattern_cache),
+                "--fold",
+                "0",
+                "--out",
+                str(tmp_path / "cli.csv"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert "24 samples predicted" in capsys.readouterr().out
     assert main(["predict", str(loso.out), "--cache", str(pattern_cache), "--out", str(tmp_path / "c.csv")]) == 2
     assert "--fold" in capsys.readouterr().err

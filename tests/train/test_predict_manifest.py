@@ -1,4 +1,5 @@
 """`mepipe predict --manifest`: raw clips go through the run's own recipe, then the model."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,8 +13,17 @@ def test_manifest_is_preprocessed_with_the_runs_recipe(synth_set, synth_cache, t
     from mepipe.train import run
     from mepipe.train.predict import predict
 
-    res = run([synth_cache], "ahmsa-net", protocol="all", out=tmp_path / "all", epochs=1, batch_size=4, lr=1e-3,
-              model_kwargs={"dims": [8, 8, 8], "depths": [1, 1, 1], "heads": 1}, progress=False)
+    res = run(
+        [synth_cache],
+        "ahmsa-net",
+        protocol="all",
+        out=tmp_path / "all",
+        epochs=1,
+        batch_size=4,
+        lr=1e-3,
+        model_kwargs={"dims": [8, 8, 8], "depths": [1, 1, 1], "heads": 1},
+        progress=False,
+    )
     from_cache = predict(res.out, cache=synth_cache, out=tmp_path / "c.csv", progress=False)
     from_clips = predict(res.out, manifest=synth_set, out=tmp_path / "m.csv", progress=False)
     with open_cache(synth_cache) as a, open_cache(from_clips["cache"]) as b:

@@ -1,12 +1,12 @@
 """Several seeds, results independent of --jobs, paired comparison of runs, the papers' tables."""
+
 import json
 
 import pandas as pd
 import pytest
 import torch
 
-from mepipe.train import TrainError, run
-from mepipe.train import engine
+from mepipe.train import TrainError, engine, run
 from mepipe.train.compare import compare
 from mepipe.train.paper import report
 
@@ -43,7 +43,7 @@ def test_seeds_give_one_row_each_and_mean_std_and_bootstrap(two_seeds):
     assert d["kind"] == "seeds" and [r["seed"] for r in d["runs"]] == [0, 1]
     uf1 = [r["metrics"]["uf1"] for r in d["runs"]]
     assert d["summary"]["uf1"]["mean"] == pytest.approx(sum(uf1) / 2)
-    assert d["summary"]["uf1"]["std"] == pytest.approx(abs(uf1[0] - uf1[1]) / 2 ** 0.5)
+    assert d["summary"]["uf1"]["std"] == pytest.approx(abs(uf1[0] - uf1[1]) / 2**0.5)
     b = d["bootstrap"]
     assert b["unit"] == "subject" and b["subjects"] == 3 and b["uf1"]["low"] <= b["uf1"]["estimate"] <= b["uf1"]["high"]
     assert "±" in res.table() and "95 % bootstrap" in res.table()
@@ -58,8 +58,10 @@ def test_a_single_run_has_its_own_subject_bootstrap(two_seeds):
 
     one = Results.load(two_seeds.out / "seed-1")
     p = one.predictions
-    want = bootstrap_ci([{"subject": p["subject"].tolist(), "true": p["true_index"].tolist(),
-                          "pred": p["pred_index"].tolist()}], num_classes=len(one.labels["classes"]))
+    want = bootstrap_ci(
+        [{"subject": p["subject"].tolist(), "true": p["true_index"].tolist(), "pred": p["pred_index"].tolist()}],
+        num_classes=len(one.labels["classes"]),
+    )
     assert json.loads(json.dumps(want)) == one.bootstrap  # the same draws, through strict JSON
     assert one.bootstrap["uf1"]["estimate"] == pytest.approx(one.uf1)
     assert one.bootstrap["uar"]["estimate"] == pytest.approx(one.uar)
@@ -82,8 +84,14 @@ def test_seeds_resume_like_folds(casme2_like, tmp_path, monkeypatch, two_seeds):
         run([casme2_like], out=out, seeds=2, label_map="casme2-5class", **_kw())
     assert calls == [(0, 0), (0, 1), (0, 2), (1, 0)]
     calls.clear()
-    monkeypatch.setattr(engine, "train_fold", lambda fold, data, y, cfg, ctx, *a, **k: (
-        calls.append((cfg.seed, fold.index)), real(fold, data, y, cfg, ctx, *a, **k))[1])
+    monkeypatch.setattr(
+        engine,
+        "train_fold",
+        lambda fold, data, y, cfg, ctx, *a, **k: (
+            calls.append((cfg.seed, fold.index)),
+            real(fold, data, y, cfg, ctx, *a, **k),
+        )[1],
+    )
     res = run([casme2_like], out=out, seeds=2, label_map="casme2-5class", **_kw())
     assert calls == [(1, 1), (1, 2)]  # seed 0 and seed 1's first fold were not trained again
     assert [r.metrics for r in res.runs] == [r.metrics for r in two_seeds.runs]
@@ -126,10 +134,19 @@ def test_compare_paired_and_refusals(casme2_like, two_seeds, tmp_path):
 
 
 def test_report_puts_runs_beside_the_papers(two_seeds, casme2_like, composite_caches, tmp_path, tiny_soa):
-    comp = run(list(composite_caches), out=tmp_path / "comp", protocol="composite", allow_partial_composite=True,
-               **_kw(epochs=1))
-    cva = run([casme2_like], out=tmp_path / "cva", label_map="casme2-5class",
-              **_kw(model="facesleuth-cva", model_kwargs=tiny_soa, epochs=1))
+    comp = run(
+        list(composite_caches),
+        out=tmp_path / "comp",
+        protocol="composite",
+        allow_partial_composite=True,
+        **_kw(epochs=1),
+    )
+    cva = run(
+        [casme2_like],
+        out=tmp_path / "cva",
+        label_map="casme2-5class",
+        **_kw(model="facesleuth-cva", model_kwargs=tiny_soa, epochs=1),
+    )
     text = report([two_seeds.out, comp.out, cva.out], tmp_path / "report.md")
     assert "| A (CVA) | reported in the paper | 94.35 / 0.940 | 86.73 / 0.817 | 92.42 / 0.933 |" in text
     acc = f"{100 * cva.metrics['accuracy']:.2f} / {cva.metrics['macro_f1']:.3f}"

@@ -1,4 +1,5 @@
 """Horizontal flip of model inputs: known values, and consistency with the physics of flow/strain."""
+
 import numpy as np
 import pytest
 import torch
@@ -27,10 +28,12 @@ def test_rightward_motion_becomes_leftward():
 def test_strain_components_flip_matches_strain_of_flipped_flow():
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[0:12, 0:10].astype(np.float32)
-    flow = np.stack([0.3 * xx ** 1.5 + 0.1 * yy * xx, 0.2 * yy ** 2 - 0.05 * xx * yy]).astype(np.float32)
+    flow = np.stack([0.3 * xx**1.5 + 0.1 * yy * xx, 0.2 * yy**2 - 0.05 * xx * yy]).astype(np.float32)
     flow += rng.normal(0, 0.01, flow.shape).astype(np.float32)
     comp, mag = strain_numpy(flow)
-    flipped = hflip({"flow": flow, "strain_components": comp.astype(np.float32), "strain": mag[None].astype(np.float32)})
+    flipped = hflip(
+        {"flow": flow, "strain_components": comp.astype(np.float32), "strain": mag[None].astype(np.float32)}
+    )
     comp_f, mag_f = strain_numpy(flipped["flow"])
     np.testing.assert_allclose(flipped["strain_components"], comp_f, atol=1e-4)
     np.testing.assert_allclose(flipped["strain"][0], mag_f, atol=1e-4)
@@ -92,21 +95,25 @@ def test_ahmsa_flip_equals_composition_of_the_mirrored_face():
 
 # ---- the authors' augmentation: flip, rotation, shift, vectors turned with the image ----------------
 
+
 def _blob(size, c, sigma=2.0):
-    yy, xx = torch.meshgrid(torch.arange(size, dtype=torch.float64), torch.arange(size, dtype=torch.float64),
-                            indexing="ij")
-    return torch.exp(-((xx - c[0]) ** 2 + (yy - c[1]) ** 2) / (2 * sigma ** 2))
+    yy, xx = torch.meshgrid(
+        torch.arange(size, dtype=torch.float64), torch.arange(size, dtype=torch.float64), indexing="ij"
+    )
+    return torch.exp(-((xx - c[0]) ** 2 + (yy - c[1]) ** 2) / (2 * sigma**2))
 
 
 def _centroid(img):
-    yy, xx = torch.meshgrid(torch.arange(img.shape[-2], dtype=img.dtype), torch.arange(img.shape[-1], dtype=img.dtype),
-                            indexing="ij")
+    yy, xx = torch.meshgrid(
+        torch.arange(img.shape[-2], dtype=img.dtype), torch.arange(img.shape[-1], dtype=img.dtype), indexing="ij"
+    )
     w = img.clamp_min(0)
     return torch.stack([(w * xx).sum() / w.sum(), (w * yy).sum() / w.sum()])
 
 
-@pytest.mark.parametrize("flip, angle, shift", [(True, 0.0, (0, 0)), (False, 30.0, (0, 0)), (False, -75.0, (2, -3)),
-                                                (True, 20.0, (-4, 1))])
+@pytest.mark.parametrize(
+    "flip, angle, shift", [(True, 0.0, (0, 0)), (False, 30.0, (0, 0)), (False, -75.0, (2, -3)), (True, 20.0, (-4, 1))]
+)
 def test_flow_is_transformed_with_the_image(flip, angle, shift):
     """A feature at c in the onset sits at c + d in the apex, and the flow is d: after the same
     transform of onset, apex and flow, the flow at the feature still points from its onset position
@@ -117,8 +124,9 @@ def test_flow_is_transformed_with_the_image(flip, angle, shift):
     onset = _blob(size, c)[None, None].repeat(1, 3, 1, 1)
     apex = _blob(size, c + d)[None, None].repeat(1, 3, 1, 1)
     flow = d.view(1, 2, 1, 1).expand(1, 2, size, size).clone()
-    out = affine_batch({"onset": onset, "apex": apex, "flow": flow}, torch.tensor([flip]), torch.tensor([angle]),
-                       torch.tensor([shift]))
+    out = affine_batch(
+        {"onset": onset, "apex": apex, "flow": flow}, torch.tensor([flip]), torch.tensor([angle]), torch.tensor([shift])
+    )
     c0, c1 = _centroid(out["onset"][0, 0]), _centroid(out["apex"][0, 0])
     x, y = (int(round(float(v))) for v in c0)
     moved = c1 - c0
@@ -130,8 +138,12 @@ def test_affine_flip_equals_the_exact_hflip():
     from mepipe.train.augment import affine_batch
 
     g = torch.Generator().manual_seed(0)
-    x = {"flow": torch.randn(2, 2, 8, 10, generator=g), "strain_components": torch.randn(2, 3, 8, 10, generator=g),
-         "apex": torch.rand(2, 3, 8, 10, generator=g), "aus": torch.ones(2, 21)}
+    x = {
+        "flow": torch.randn(2, 2, 8, 10, generator=g),
+        "strain_components": torch.randn(2, 3, 8, 10, generator=g),
+        "apex": torch.rand(2, 3, 8, 10, generator=g),
+        "aus": torch.ones(2, 21),
+    }
     a = affine_batch(x, torch.tensor([True, True]), torch.zeros(2), torch.zeros(2, 2))
     h = hflip_batch(x, torch.tensor([True, True]))
     for k in x:
@@ -170,10 +182,18 @@ def test_paper_augmentation_draws_within_the_authors_ranges():
     assert not torch.equal(nf["onset"], x["onset"])
 
 
-@pytest.mark.parametrize("model, augment, ok", [
-    ("facesleuth-soa", "hflip", False), ("facesleuth-soa", "paper", False), ("facesleuth-soa-shared", "hflip", False),
-    ("facesleuth-soa", "paper-noflip", True), ("facesleuth-cva", "paper", True), ("facesleuth-cva", "hflip", True),
-    ("facesleuth-soa-frozen", "hflip", True)])
+@pytest.mark.parametrize(
+    "model, augment, ok",
+    [
+        ("facesleuth-soa", "hflip", False),
+        ("facesleuth-soa", "paper", False),
+        ("facesleuth-soa-shared", "hflip", False),
+        ("facesleuth-soa", "paper-noflip", True),
+        ("facesleuth-cva", "paper", True),
+        ("facesleuth-cva", "hflip", True),
+        ("facesleuth-soa-frozen", "hflip", True),
+    ],
+)
 def test_flips_are_refused_for_a_learned_orientation(model, augment, ok):
     from mepipe.train.config import TrainConfig, TrainError
 
@@ -195,8 +215,18 @@ def test_frozen_oblique_axis_refuses_flips_too():
 def test_cli_refuses_flips_for_soa_before_any_work(tmp_path, capsys):
     from mepipe.cli import main
 
-    rc = main(["train", str(tmp_path / "no-such-cache.h5"), "--model", "facesleuth-soa", "--augment", "hflip",
-               "--out", str(tmp_path / "run")])
+    rc = main(
+        [
+            "train",
+            str(tmp_path / "no-such-cache.h5"),
+            "--model",
+            "facesleuth-soa",
+            "--augment",
+            "hflip",
+            "--out",
+            str(tmp_path / "run"),
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1 and "horizontal flip turns an axis" in err
     assert not (tmp_path / "run").exists()

@@ -1,4 +1,5 @@
 """`mepipe train` argument parsing and exit codes; cheap import."""
+
 import argparse
 import json
 import subprocess
@@ -17,12 +18,35 @@ def _parser():
 
 def test_cli_trains_and_prints_the_table(pattern_cache, tmp_path, capsys):
     out = tmp_path / "cli"
-    args = _parser().parse_args([
-        "train", str(pattern_cache), "--model", "ahmsa-net", "--protocol", "holdout", "--epochs", "1",
-        "--batch-size", "8", "--lr", "0.001", "--device", "cpu", "--seed", "3", "--out", str(out),
-        "--model-kwargs", '{"dims": [8, 8, 8], "depths": [1, 1, 1], "heads": 1}',
-        "--label-map", '{"classes": ["neg", "other"], "map": {"negative": "neg", "positive": "other", "surprise": ""}}',
-        "--class-weighting", "balanced", "--quiet"])
+    args = _parser().parse_args(
+        [
+            "train",
+            str(pattern_cache),
+            "--model",
+            "ahmsa-net",
+            "--protocol",
+            "holdout",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "8",
+            "--lr",
+            "0.001",
+            "--device",
+            "cpu",
+            "--seed",
+            "3",
+            "--out",
+            str(out),
+            "--model-kwargs",
+            '{"dims": [8, 8, 8], "depths": [1, 1, 1], "heads": 1}',
+            "--label-map",
+            '{"classes": ["neg", "other"], "map": {"negative": "neg", "positive": "other", "surprise": ""}}',
+            "--class-weighting",
+            "balanced",
+            "--quiet",
+        ]
+    )
     assert args.func(args) == 0
     printed = capsys.readouterr().out
     assert "UF1" in printed and "excluded by the label map: 8" in printed
@@ -32,8 +56,9 @@ def test_cli_trains_and_prints_the_table(pattern_cache, tmp_path, capsys):
 
 
 def test_cli_errors_exit_2(tmp_path, capsys):
-    args = _parser().parse_args(["train", str(tmp_path / "none.h5"), "--model", "ahmsa-net", "--quiet",
-                                 "--out", str(tmp_path / "o")])
+    args = _parser().parse_args(
+        ["train", str(tmp_path / "none.h5"), "--model", "ahmsa-net", "--quiet", "--out", str(tmp_path / "o")]
+    )
     assert args.func(args) == 2
     assert "cache not found" in capsys.readouterr().err
     with pytest.raises(SystemExit):

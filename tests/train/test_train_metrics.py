@@ -1,7 +1,9 @@
 """Metrics against hand-computed cases and against scikit-learn."""
+
 import numpy as np
 import pytest
-from sklearn.metrics import accuracy_score, confusion_matrix as sk_cm, f1_score, recall_score
+from sklearn.metrics import accuracy_score, f1_score, recall_score
+from sklearn.metrics import confusion_matrix as sk_cm
 
 from mepipe.train import metrics as M
 

@@ -1,10 +1,18 @@
 """Fold splits checked against their definitions."""
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from mepipe.train.protocols import (ProtocolError, add_validation, holdout_folds, lodo_folds, loso_folds,
-                                    make_folds, stratified_subject_split)
+from mepipe.train.protocols import (
+    ProtocolError,
+    add_validation,
+    holdout_folds,
+    lodo_folds,
+    loso_folds,
+    make_folds,
+    stratified_subject_split,
+)
 
 
 def _table(seed=0, n_subjects=12, datasets=("a", "b")):

@@ -1,4 +1,5 @@
 """End-to-end training runs on tiny caches: outputs, resume, selection rules, parallel folds, errors."""
+
 import json
 import shutil
 
@@ -10,8 +11,7 @@ from sklearn.metrics import f1_score, recall_score
 
 from mepipe.cache import CacheError
 from mepipe.models import create_model
-from mepipe.train import Results, TrainError, demo_table, run
-from mepipe.train import engine
+from mepipe.train import Results, TrainError, demo_table, engine, run
 
 from .conftest import make_cache
 
@@ -22,8 +22,9 @@ EPOCHS = 2
 def small_cache(tmp_path_factory):
     """3 subjects x 3 classes x 1 sample: LOSO has 3 folds of 3 test samples."""
     d = tmp_path_factory.mktemp("small")
-    return make_cache(d / "small.h5", "synth", ["s1", "s2", "s3"], ["negative", "positive", "surprise"], per_class=1,
-                      seed=3)
+    return make_cache(
+        d / "small.h5", "synth", ["s1", "s2", "s3"], ["negative", "positive", "surprise"], per_class=1, seed=3
+    )
 
 
 def _kw(tiny_ahmsa, **over):
@@ -165,8 +166,13 @@ def test_composite_label_map_namespacing_and_per_dataset(composite_caches, tmp_p
     with pytest.raises(TrainError, match="not the MEGC 2019 composite") as e:
         run(list(composite_caches), out=tmp_path / "comp", protocol="composite", **_kw(tiny_ahmsa, epochs=1))
     assert "casme2   negative         88       3   <- differs" in str(e.value)  # the reference-vs-yours table
-    res = run(list(composite_caches), out=tmp_path / "comp", protocol="composite", allow_partial_composite=True,
-              **_kw(tiny_ahmsa, epochs=1))
+    res = run(
+        list(composite_caches),
+        out=tmp_path / "comp",
+        protocol="composite",
+        allow_partial_composite=True,
+        **_kw(tiny_ahmsa, epochs=1),
+    )
     assert res.labels["composite"]["matches_reference"] is False and res.config["allow_partial_composite"]
     assert res.labels["classes"] == ["negative", "positive", "surprise"]
     assert res.labels["excluded"] == {"samm/other": 2, "casme2/others": 3}  # the map drops CASME II others, SAMM other
@@ -179,22 +185,37 @@ def test_composite_label_map_namespacing_and_per_dataset(composite_caches, tmp_p
         p = pred[pred["dataset"] == ds]
         truth = sorted(set(p["true_index"]))
         assert v["n"] == len(p)
-        assert v["uar"] == pytest.approx(recall_score(p["true_index"], p["pred_index"], labels=truth,
-                                                      average="macro", zero_division=0))
+        assert v["uar"] == pytest.approx(
+            recall_score(p["true_index"], p["pred_index"], labels=truth, average="macro", zero_division=0)
+        )
     assert "per dataset" in res.table()
 
 
 def test_lodo_holds_each_dataset_out(composite_caches, tmp_path, tiny_ahmsa):
-    res = run(list(composite_caches), out=tmp_path / "lodo", protocol="lodo", label_map="megc2019-3class",
-              **_kw(tiny_ahmsa, epochs=1))
+    res = run(
+        list(composite_caches),
+        out=tmp_path / "lodo",
+        protocol="lodo",
+        label_map="megc2019-3class",
+        **_kw(tiny_ahmsa, epochs=1),
+    )
     assert [f["name"] for f in res.per_fold] == ["casme2", "samm"]
     pred = res.predictions
     assert (pred.groupby("dataset")["fold"].nunique() == 1).all()
 
 
 def test_soa_angles_plot_and_paper_noflip(pattern_cache, tmp_path, tiny_soa):
-    res = run([pattern_cache], "facesleuth-soa", out=tmp_path / "soa", epochs=2, batch_size=8, protocol="holdout",
-              augment="paper-noflip", model_kwargs=tiny_soa, progress=False)
+    res = run(
+        [pattern_cache],
+        "facesleuth-soa",
+        out=tmp_path / "soa",
+        epochs=2,
+        batch_size=8,
+        protocol="holdout",
+        augment="paper-noflip",
+        model_kwargs=tiny_soa,
+        progress=False,
+    )
     assert (res.out / "angles.png").is_file()
     assert sorted(res.angles) == ["layer 1", "layer 2", "layer 3", "layer 4"]
     assert all(len(v) == 2 and all(0 <= a < 180 for a in v) for v in res.angles.values())
@@ -203,8 +224,12 @@ def test_soa_angles_plot_and_paper_noflip(pattern_cache, tmp_path, tiny_soa):
 
 def test_parallel_folds_with_dask_on_loopback(small_cache, tmp_path, tiny_ahmsa, loso_run):
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp", host="127.0.0.1",
-                                  dashboard_address=None) as cluster, distributed.Client(cluster):
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=False, protocol="tcp", host="127.0.0.1", dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster),
+    ):
         res = run([small_cache], out=tmp_path / "dask", jobs=2, backend="dask", **_kw(tiny_ahmsa))
     assert res.complete and len(res.per_fold) == 3
     pd.testing.assert_frame_equal(res.predictions, loso_run.predictions)
@@ -230,5 +255,8 @@ def test_clear_errors(small_cache, tmp_path, tiny_ahmsa, composite_caches):
     with pytest.raises(TrainError, match="cannot build model 'ahmsa-net'"):
         run([small_cache], out=tmp_path / "x", **_kw(tiny_ahmsa, model_kwargs={"no_such_option": 1}))
     with pytest.raises(TrainError, match="unknown input field 'landmarks'"):
-        run([small_cache], out=tmp_path / "x", **_kw(tiny_ahmsa, model="resnet18-baseline",
-                                                     model_kwargs={"inputs": ["landmarks"], "width": 4}))
+        run(
+            [small_cache],
+            out=tmp_path / "x",
+            **_kw(tiny_ahmsa, model="resnet18-baseline", model_kwargs={"inputs": ["landmarks"], "width": 4}),
+        )

@@ -1,4 +1,5 @@
 """Seeds, bootstrap intervals over subjects and paired tests, against hand computations."""
+
 import math
 
 import numpy as np
@@ -8,8 +9,10 @@ from mepipe.train.stats import bootstrap_ci, paired_tests, per_subject_accuracy,
 
 
 def test_seed_summary_mean_and_sample_std():
-    rows = [{"accuracy": 0.5, "macro_f1": 0.4, "uf1": 0.3, "uar": 0.2},
-            {"accuracy": 0.7, "macro_f1": 0.6, "uf1": 0.5, "uar": 0.4}]
+    rows = [
+        {"accuracy": 0.5, "macro_f1": 0.4, "uf1": 0.3, "uar": 0.2},
+        {"accuracy": 0.7, "macro_f1": 0.6, "uf1": 0.5, "uar": 0.4},
+    ]
     s = seed_summary(rows)
     assert s["uf1"]["mean"] == pytest.approx(0.4) and s["uf1"]["std"] == pytest.approx(math.sqrt(0.02))
     assert seed_summary(rows[:1])["uar"]["std"] == 0.0
