@@ -300,6 +300,7 @@ def test_crafted_cache_is_refused_naming_the_object(case, tmp_path):
         CacheWriter(path, {"name": "x"}, "h")
 
 
+@pytest.mark.slow
 def test_nan_is_listed_by_inspect_and_refused_by_train(tmp_path):
     import tests.train.conftest as tc
 

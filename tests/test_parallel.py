@@ -27,6 +27,7 @@ def test_forked_results_streams_every_item():
     assert sorted(forked_results(_slow_square, range(12), 2)) == [x * x for x in range(12)]
 
 
+@pytest.mark.slow
 def test_end_pool_kills_the_workers_and_returns_even_if_terminate_blocks():
     """Pool.terminate can block for good (its join of the result thread, after a worker died while
     writing a result); end_pool kills the workers first and waits for terminate a bounded time."""

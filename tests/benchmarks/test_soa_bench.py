@@ -41,6 +41,7 @@ def test_axis_band_moves_along_its_axis_and_codes_the_class_by_position_along_it
     assert centres[1] == pytest.approx(0.0, abs=0.5) and centres[2] - centres[1] == pytest.approx(0.2 * size, rel=0.05)
 
 
+@pytest.mark.slow
 def test_axis_pairs_differ_only_in_the_planted_motion():
     d = axis_pairs(60.0, subjects=2, samples_per_subject=6, size=48, seed=1, noise=0.0)
     assert d["onset"].shape == d["apex"].shape == (12, 3, 48, 48) and d["onset"].dtype == np.float32

@@ -255,6 +255,7 @@ def test_overfits_tiny_batch(name):
     assert final < 0.25 * chance
 
 
+@pytest.mark.slow
 def test_models_command_lists_every_model_with_counts(capsys):
     import json as _json
 

@@ -204,6 +204,7 @@ def test_pyramid_sizes_stop_under_16():
     assert list(hs) == [64, 32] and list(ws) == [40, 20]
 
 
+@pytest.mark.slow
 def test_bench_flow_cli_writes_json_and_table(tmp_path, capsys):
     from mepipe.benchmarks import main
 

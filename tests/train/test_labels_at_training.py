@@ -58,6 +58,7 @@ def test_resume_onto_a_rewritten_cache_is_refused(tmp_path):
     assert ident["threads"] >= 1 and ident["device"] == "cpu" and ident["mepipe"]
 
 
+@pytest.mark.slow
 def test_resume_refuses_another_label_map_and_seed(casme2_like, tmp_path):
     out = tmp_path / "lm"
     run([casme2_like], out=out, label_map="casme2-5class", folds=[0], **_kw())
@@ -67,6 +68,7 @@ def test_resume_refuses_another_label_map_and_seed(casme2_like, tmp_path):
         run([casme2_like], out=out, label_map="casme2-5class", seed=5, **_kw())
 
 
+@pytest.mark.slow
 def test_smic_cameras_share_subjects_and_are_not_mixed(tmp_path):
     hs = make_cache(tmp_path / "hs.h5", "smic", ["s3", "s4"], ["negative", "positive"], per_class=1)
     vis = make_cache(tmp_path / "vis.h5", "smic-vis", ["s3", "s4"], ["negative", "positive"], per_class=1)
@@ -76,6 +78,7 @@ def test_smic_cameras_share_subjects_and_are_not_mixed(tmp_path):
     assert sorted(f["name"] for f in res.per_fold) == ["smic/s3", "smic/s4"]  # people, whatever the camera
 
 
+@pytest.mark.slow
 def test_au_model_refuses_au_less_samples_unless_allowed(tmp_path):
     smic = make_cache(
         tmp_path / "smic.h5", "smic", ["s1", "s2"], ["negative", "positive"], per_class=1, aus_known=False
@@ -99,6 +102,7 @@ def test_au_model_refuses_au_less_samples_unless_allowed(tmp_path):
     run([smic], out=tmp_path / "ahmsa", **_kw())  # a model without AUs is fine
 
 
+@pytest.mark.slow
 def test_au_mask_reaches_the_model(tmp_path, caplog):
     """With au_mask the engine loads ``aus_mask`` (0 for the AU-less dataset) and passes it: the model
     refuses a call without it, so a finished run shows that the mask arrived."""

@@ -87,6 +87,7 @@ def test_checkpoints_load_with_weights_only(loso_run, small_cache):
     assert got.tolist() == rows["pred_index"].tolist()
 
 
+@pytest.mark.slow
 def test_resume_after_a_crash_equals_uninterrupted_run(small_cache, tmp_path, tiny_ahmsa, monkeypatch, loso_run):
     out = tmp_path / "crashy"
     real = engine.train_fold
@@ -124,6 +125,7 @@ def test_partial_folds_then_finish(small_cache, tmp_path, tiny_ahmsa, loso_run):
     pd.testing.assert_frame_equal(full.predictions, loso_run.predictions)
 
 
+@pytest.mark.slow
 def test_resume_with_other_settings_is_refused(small_cache, tmp_path, tiny_ahmsa, loso_run):
     with pytest.raises(TrainError, match="epochs"):
         run([small_cache], out=loso_run.out, **_kw(tiny_ahmsa, epochs=EPOCHS + 1))
@@ -133,6 +135,7 @@ def test_resume_with_other_settings_is_refused(small_cache, tmp_path, tiny_ahmsa
     assert all(f["selected_epoch"] == 0 for f in res.per_fold)
 
 
+@pytest.mark.slow
 def test_test_best_is_labelled_optimistic(small_cache, tmp_path, tiny_ahmsa):
     res = run([small_cache], out=tmp_path / "tb", select="test-best", **_kw(tiny_ahmsa, epochs=3))
     d = json.loads((res.out / "results.json").read_text())
@@ -162,6 +165,7 @@ def test_val_selection_uses_training_subjects_only(pattern_cache, tmp_path, tiny
     assert not res.optimistic and len(meta) == 24
 
 
+@pytest.mark.slow
 def test_composite_label_map_namespacing_and_per_dataset(composite_caches, tmp_path, tiny_ahmsa):
     with pytest.raises(TrainError, match="not the MEGC 2019 composite") as e:
         run(list(composite_caches), out=tmp_path / "comp", protocol="composite", **_kw(tiny_ahmsa, epochs=1))
@@ -191,6 +195,7 @@ def test_composite_label_map_namespacing_and_per_dataset(composite_caches, tmp_p
     assert "per dataset" in res.table()
 
 
+@pytest.mark.slow
 def test_lodo_holds_each_dataset_out(composite_caches, tmp_path, tiny_ahmsa):
     res = run(
         list(composite_caches),
@@ -204,6 +209,7 @@ def test_lodo_holds_each_dataset_out(composite_caches, tmp_path, tiny_ahmsa):
     assert (pred.groupby("dataset")["fold"].nunique() == 1).all()
 
 
+@pytest.mark.slow
 def test_soa_angles_plot_and_paper_noflip(pattern_cache, tmp_path, tiny_soa):
     res = run(
         [pattern_cache],
@@ -222,6 +228,7 @@ def test_soa_angles_plot_and_paper_noflip(pattern_cache, tmp_path, tiny_soa):
     assert len(res.per_fold) == 1 and res.per_fold[0]["name"] == "holdout"
 
 
+@pytest.mark.slow
 def test_parallel_folds_with_dask_on_loopback(small_cache, tmp_path, tiny_ahmsa, loso_run):
     distributed = pytest.importorskip("distributed")
     with (
