@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from records import sample_meta
 
 from mepipe.errors import StageError
 from mepipe.stages.compose import EYE_A, EYE_B, LAYOUTS, NOSE, compose_regions, region_boxes, tile_layout
@@ -267,28 +268,7 @@ def test_layout_is_in_the_recipe_hash_and_old_caches_are_not_taken_for_new_ones(
     assert len({feature_hash(new), feature_hash(bands), feature_hash(old)}) == 3  # predict tells them apart
 
     path = tmp_path / "old.h5"
-    meta = {
-        "key": "d/s/a",
-        "dataset": "d",
-        "subject": "s",
-        "sample_id": "a",
-        "emotion": "x",
-        "objective": "",
-        "onset": 0,
-        "apex": 1,
-        "offset": 2,
-        "onset_frame": 1,
-        "apex_frame": 2,
-        "offset_frame": 3,
-        "apex_estimated": 0,
-        "n_frames": 3,
-        "source": "",
-        "aus_text": "",
-        "aus_known": 1,
-        "notes": "[]",
-        "annotation": "",
-        "extra": "{}",
-    }
+    meta = sample_meta("d", "s", "a", "x")
     w = CacheWriter(path, old, recipe_hash(old), commit_every=1000)
     w.add(SampleRecord("d/s/a", {"ahmsa": np.zeros((3, 28, 28), np.float32)}, meta, np.zeros(21, np.uint8)))
     w.close()

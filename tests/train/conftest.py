@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from records import sample_meta
 
 from mepipe.cache import CacheWriter, SampleRecord
 
@@ -37,28 +38,7 @@ def make_cache(path, dataset: str, subjects, emotions, per_class: int = 2, seed:
             for k in range(per_class):
                 sid = f"{s}_{emo}_{k}"
                 key = f"{dataset}/{s}/{sid}"
-                meta = {
-                    "key": key,
-                    "dataset": dataset,
-                    "subject": s,
-                    "sample_id": sid,
-                    "emotion": emo,
-                    "objective": "",
-                    "onset": 0,
-                    "apex": 1,
-                    "offset": 2,
-                    "onset_frame": 1,
-                    "apex_frame": 2,
-                    "offset_frame": 3,
-                    "apex_estimated": 0,
-                    "n_frames": 3,
-                    "source": "",
-                    "aus_text": "",
-                    "aus_known": int(aus_known),
-                    "notes": "[]",
-                    "annotation": "",
-                    "extra": "{}",
-                }
+                meta = sample_meta(dataset, s, sid, emo, aus_known)
                 aus = np.zeros(21, dtype=np.uint8)
                 aus[ei] = 1
                 w.add(SampleRecord(key, _sample_fields(ei % 4, rng), meta, aus))

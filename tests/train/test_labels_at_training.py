@@ -79,7 +79,7 @@ def test_smic_cameras_share_subjects_and_are_not_mixed(tmp_path):
 
 
 @pytest.mark.slow
-def test_au_model_refuses_au_less_samples_unless_allowed(tmp_path):
+def test_au_model_refuses_au_less_samples_unless_allowed(tmp_path, tiny_soa):
     smic = make_cache(
         tmp_path / "smic.h5", "smic", ["s1", "s2"], ["negative", "positive"], per_class=1, aus_known=False
     )
@@ -87,15 +87,7 @@ def test_au_model_refuses_au_less_samples_unless_allowed(tmp_path):
         assert (f["meta/aus_known"][:] == 0).all()
     kw = _kw(
         model="facesleuth-cva",
-        model_kwargs={
-            "input_size": 16,
-            "width": 4,
-            "embed_dim": 4,
-            "depths": [1, 1, 1],
-            "heads": [1, 1, 1],
-            "window": 1,
-            "hidden": 8,
-        },
+        model_kwargs=tiny_soa,  # the tiny FaceSleuth widths (CVA takes the same kwargs)
     )
     with pytest.raises(TrainError, match="smic annotate no AUs"):
         run([smic], out=tmp_path / "au", **kw)
@@ -103,7 +95,7 @@ def test_au_model_refuses_au_less_samples_unless_allowed(tmp_path):
 
 
 @pytest.mark.slow
-def test_au_mask_reaches_the_model(tmp_path, caplog):
+def test_au_mask_reaches_the_model(tmp_path, caplog, tiny_soa):
     """With au_mask the engine loads ``aus_mask`` (0 for the AU-less dataset) and passes it: the model
     refuses a call without it, so a finished run shows that the mask arrived."""
     import json
@@ -113,20 +105,11 @@ def test_au_mask_reaches_the_model(tmp_path, caplog):
     smic = make_cache(
         tmp_path / "smic.h5", "smic", ["s1", "s2"], ["negative", "positive"], per_class=1, aus_known=False
     )
-    tiny = {
-        "input_size": 16,
-        "width": 4,
-        "embed_dim": 4,
-        "depths": [1, 1, 1],
-        "heads": [1, 1, 1],
-        "window": 1,
-        "hidden": 8,
-    }
     res = run(
         [smic],
         out=tmp_path / "masked",
         allow_missing_aus=True,
-        **_kw(model="facesleuth-cva", model_kwargs={**tiny, "au_mask": True}),
+        **_kw(model="facesleuth-cva", model_kwargs={**tiny_soa, "au_mask": True}),
     )
     cfg = json.loads((res.out / "results.json").read_text())["config"]
     assert cfg["inputs"] == ["onset", "apex", "aus", "aus_mask"]
@@ -137,5 +120,7 @@ def test_au_mask_reaches_the_model(tmp_path, caplog):
     assert data["aus_mask"].shape == (len(table), 1) and (data["aus_mask"] == 0).all()
     # without the mask the run is allowed but warned about
     with caplog.at_level("WARNING", logger="mepipe.train"):
-        run([smic], out=tmp_path / "plain", allow_missing_aus=True, **_kw(model="facesleuth-cva", model_kwargs=tiny))
+        run(
+            [smic], out=tmp_path / "plain", allow_missing_aus=True, **_kw(model="facesleuth-cva", model_kwargs=tiny_soa)
+        )
     assert "au_mask" in caplog.text
