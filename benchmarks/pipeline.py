@@ -626,11 +626,17 @@ def markdown(result: dict) -> str:
             f"{1 / s['samples_per_s']:.3f} | {s['samples_per_s'] / ref:.1f} |"
         )
     ready = [r for x in result["rounds"] for r in x["mepipe"].get("worker_ready_s", [])]
+    warm = [w for x in result["rounds"] for w in x["mepipe"].get("workers_started_warm", [])]
     if ready:
+        how = (
+            "forked from the warmed client, so the time is their own MediaPipe graph and first sample"
+            if warm and all(warm)
+            else "the client computes samples meanwhile"
+        )
         lines.append(
             f"\nFresh workers' start-up (from process start to their first finished sample, "
             f"{len(ready)} workers over the rounds): median {sorted(ready)[len(ready) // 2]:.2f} s, "
-            f"max {max(ready):.2f} s; the client computes samples meanwhile."
+            f"max {max(ready):.2f} s; {how}."
         )
     lines.append(
         "\nPer round: "

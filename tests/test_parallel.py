@@ -44,3 +44,41 @@ def test_end_pool_kills_the_workers_and_returns_even_if_terminate_blocks():
     never.set()
     del pool.terminate  # the real one, so the pool's threads end before the test process does
     pool.terminate()
+
+
+def _blas_threads_after_worker_limit(_):
+    from threadpoolctl import threadpool_info
+
+    from mepipe.runner import _limit_threads
+
+    _limit_threads()
+    return sorted({i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"})
+
+
+def test_forked_workers_run_blas_on_one_thread():
+    """A worker forked from the client inherits no BLAS limit (loky's get one from their
+    environment): every worker's OpenBLAS threads would share the same cores."""
+    import numpy  # noqa: F401  (loads its OpenBLAS)
+    from threadpoolctl import threadpool_info
+
+    if not any(i["user_api"] == "blas" for i in threadpool_info()):
+        pytest.skip("no BLAS library loaded that threadpoolctl can control")
+    assert forked_results(_blas_threads_after_worker_limit, [0, 1], 2).__next__() == [1]
+
+
+def test_client_holds_blas_at_one_thread_while_its_pool_lives_and_restores_it():
+    import cv2  # noqa: F401  (its own OpenBLAS: loaded before the count is taken)
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from mepipe.runner import _one_thread
+
+    def blas():
+        return sorted({i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"})
+
+    with threadpool_limits(2, user_api="blas"):
+        if not blas():
+            pytest.skip("no BLAS library loaded that threadpoolctl can control")
+        before = blas()
+        with _one_thread():
+            assert blas() == [1]
+        assert blas() == before

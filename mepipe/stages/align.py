@@ -87,6 +87,18 @@ def apply_affine(m: np.ndarray, pts: np.ndarray) -> np.ndarray:
     return pts @ m[:, :2].T + m[:, 2]
 
 
+def invert_affine(m: np.ndarray) -> np.ndarray:
+    """The inverse of the 2x3 affine map ``m`` (closed form: no LAPACK call, whose threads would
+    compete with the other workers for the cores)."""
+    m = np.asarray(m, np.float64)
+    a, b, c = m[0]
+    d, e, f = m[1]
+    det = a * e - b * d
+    if det == 0.0 or not np.isfinite(det):
+        raise np.linalg.LinAlgError(f"affine map is singular: {m.tolist()}")
+    return np.array([[e, -b, b * f - c * e], [-d, a, c * d - a * f]]) / det
+
+
 def compose_affine(m2: np.ndarray, m1: np.ndarray) -> np.ndarray:
     """The affine map ``m2 ∘ m1`` (apply m1 first)."""
     a = np.vstack([m1, [0, 0, 1]])
@@ -126,7 +138,7 @@ def warp_to(bgr: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:
         gx = small.shape[1] / w
         gy = small.shape[0] / h
         pre = np.array([[gx, 0, 0.5 * gx - 0.5], [0, gy, 0.5 * gy - 0.5]])  # pixel-centre convention
-        m = compose_affine(m, np.linalg.inv(np.vstack([pre, [0, 0, 1]]))[:2])
+        m = compose_affine(m, invert_affine(pre))
         bgr = small
     return cv2.warpAffine(bgr, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
@@ -278,8 +290,7 @@ class Aligner:
         if not res.multi_face_landmarks:
             raise StageError("align", f"MediaPipe found no face landmarks on the {which} crop")
         pts = np.array([[lm.x * n, lm.y * n] for lm in res.multi_face_landmarks[0].landmark], dtype=np.float64)
-        inv = np.linalg.inv(np.vstack([m, [0, 0, 1]]))[:2]
-        return apply_affine(inv, pts)
+        return apply_affine(invert_affine(m), pts)
 
     def align(self, onset: np.ndarray, apex: np.ndarray, box, timer=None) -> AlignResult:
         """Onset and apex warped onto the template (``timer``: see :mod:`mepipe.timing`)."""

@@ -6,7 +6,16 @@ import pytest
 from mepipe.errors import StageError
 from mepipe.frames import read_frames, read_image
 from mepipe.recipe_schema import section_defaults
-from mepipe.stages.align import STABLE_POINTS, Aligner, apply_affine, eye_centres, similarity_transform, template_points
+from mepipe.stages.align import (
+    STABLE_POINTS,
+    Aligner,
+    apply_affine,
+    compose_affine,
+    eye_centres,
+    invert_affine,
+    similarity_transform,
+    template_points,
+)
 from mepipe.stages.crop import FaceCropper, square_box
 
 FRONTAL = ["0-f1-su-ph.jpg", "0-f15-hao-ph.jpg", "single_face.jpg"]
@@ -222,3 +231,14 @@ def test_unwritable_cache_dir_still_detects(faces_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("MEPIPE_CACHE_DIR", str(blocker / "sub"))  # cannot be created
     grey = cv2.cvtColor(read_image(faces_dir / "single_face.jpg"), cv2.COLOR_BGR2GRAY)
     assert len(_boxes(frontal_face_detector(), grey)) == 1
+
+
+def test_invert_affine_against_the_matrix_inverse():
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        m = rng.normal(size=(2, 3)) * [[3, 3, 50], [3, 3, 50]]
+        inv = invert_affine(m)
+        np.testing.assert_allclose(inv, np.linalg.inv(np.vstack([m, [0, 0, 1]]))[:2], rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(compose_affine(inv, m), [[1, 0, 0], [0, 1, 0]], atol=1e-9)
+    with pytest.raises(np.linalg.LinAlgError, match="singular"):
+        invert_affine(np.array([[1.0, 2.0, 0.0], [2.0, 4.0, 1.0]]))
