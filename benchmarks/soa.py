@@ -34,7 +34,12 @@ from pathlib import Path
 
 MODEL = "facesleuth-soa"
 #: the models whose angle is learned (``--model``)
-MODELS = ("facesleuth-soa", "facesleuth-soa-shared")
+LEARNED = ("facesleuth-soa", "facesleuth-soa-shared")
+#: ``--model`` choices: the learned ones, and the frozen angle for a scan (``--inits`` are then the
+#: fixed angles): how well the model does at each angle says whether the data identify the angle
+MODELS = (*LEARNED, "facesleuth-soa-frozen")
+#: the frozen angles of a scan without ``--inits``
+SCAN_DEG = (0.0, 30.0, 60.0, 90.0, 120.0, 150.0)
 CLASSES = 3
 
 
@@ -76,6 +81,7 @@ def train_one(
     jitter: float,
     subjects: int,
     progress: bool = False,
+    heldout: int | None = None,
 ) -> dict:
     """One run: the angles of the four layers after every epoch, the loss and accuracy per epoch,
     and the accuracy on a held-out draw at the end."""
@@ -136,7 +142,7 @@ def train_one(
     test = axis_pairs(
         target,
         subjects=subjects,
-        samples_per_subject=per,
+        samples_per_subject=max(1, (heldout or samples) // subjects),
         size=size,
         seed=fold_seed(seed, 0),
         amplitude_range=amplitude,
@@ -145,7 +151,9 @@ def train_one(
     )
     model.eval()
     with torch.no_grad():
-        pred = model(**{k: torch.from_numpy(test[k]) for k in ("onset", "apex", "aus")}).argmax(1).numpy()
+        logits = model(**{k: torch.from_numpy(test[k]) for k in ("onset", "apex", "aus")})
+        test_loss = float(F.cross_entropy(logits, torch.from_numpy(test["y"])))
+        pred = logits.argmax(1).numpy()
     final = [a[-1] for a in angles]
     dist = [axis_distance(a, target) for a in final]
     return {
@@ -162,6 +170,8 @@ def train_one(
         "angle_per_epoch_deg": {f"layer {i + 1}": [round(v, 3) for v in a] for i, a in enumerate(angles)},
         "history": hist,
         "heldout_accuracy": round(float((pred == test["y"]).mean()), 4),
+        "heldout_loss": round(test_loss, 4),
+        "heldout_pairs": int(len(test["y"])),
         "seconds": round(time.time() - t0, 1),
     }
 
@@ -183,6 +193,7 @@ def bench_soa(
     threads: int = 1,
     progress: bool = True,
     model: str = MODEL,
+    heldout: int | None = None,
 ) -> dict:
     """Run every (target, init, seed) and return the summary; with ``out``, write soa.json and soa.png."""
     import torch
@@ -194,11 +205,13 @@ def bench_soa(
     if size % 16 or size < 32:
         raise ValueError(f"--size must be a multiple of 16, at least 32; got {size}")
     if model not in MODELS:
-        raise ValueError(f"model must be one of {', '.join(MODELS)} (a learned angle), got {model!r}")
+        raise ValueError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
     if samples < 2 * CLASSES or subjects < 1:
         raise ValueError("need at least 6 samples per epoch and one subject")
     torch.set_num_threads(int(threads))
-    inits = [DEFAULT_INIT_DEG] if not inits else [float(i) for i in inits]
+    if not inits:  # a scan of the frozen angle covers the half circle; a learned one starts at the model's
+        inits = list(SCAN_DEG) if model not in LEARNED else [DEFAULT_INIT_DEG]
+    inits = [float(i) for i in inits]
     s = settings_against_defaults(epochs, batch_size, theta_lr, model)
     if progress:
         diff = ", ".join(f"{k} {v['used']} (default {v['default']})" for k, v in s["differs"].items())
@@ -224,9 +237,16 @@ def bench_soa(
                     jitter,
                     subjects,
                     progress=False,
+                    heldout=heldout,
                 )
                 runs.append(r)
-                if progress:
+                if progress and model not in LEARNED:
+                    print(
+                        f"θ* {target:g}: angle frozen at {init:g}: held-out loss {r['heldout_loss']:.3f}, "
+                        f"accuracy {r['heldout_accuracy']:.2f} ({r['heldout_pairs']} pairs; {r['seconds']:.0f} s)",
+                        flush=True,
+                    )
+                elif progress:
                     layers = ", ".join(f"{a:.1f}" for a in r["final_deg_layers"])
                     print(
                         f"θ* {target:g}: start {init:g} -> layers {layers}"
@@ -266,12 +286,75 @@ def bench_soa(
             "seconds": round(time.time() - t0, 1),
         },
     }
+    if model not in LEARNED:
+        result["summary"]["scan"] = angle_scan(runs)
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         (out / "soa.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-        plot(result, out / "soa.png")
+        (plot if model in LEARNED else plot_scan)(result, out / "soa.png")
     return result
+
+
+def angle_scan(runs: list[dict]) -> dict:
+    """Frozen-angle runs per target: held-out loss and accuracy (means over seeds) at each fixed
+    angle, and the angle with the lowest loss. A loss that hardly changes with the angle means that
+    the data, through this model, do not identify the angle: no optimiser can then find it."""
+    from collections import defaultdict
+
+    import numpy as np
+
+    from mepipe.angles import axis_distance
+
+    by: dict = defaultdict(lambda: defaultdict(list))
+    for r in runs:
+        by[r["target_deg"]][r["init_deg"]].append(r)
+    scan = {}
+    for t, per in by.items():
+        rows = [
+            {
+                "angle_deg": a,
+                "distance_deg": round(axis_distance(a, t), 3),
+                "heldout_loss": round(float(np.mean([r["heldout_loss"] for r in rs])), 4),
+                "heldout_accuracy": round(float(np.mean([r["heldout_accuracy"] for r in rs])), 4),
+                "seeds": len(rs),
+            }
+            for a, rs in sorted(per.items())
+        ]
+        best = min(rows, key=lambda x: x["heldout_loss"])
+        scan[f"{t:g}"] = {
+            "angles": rows,
+            "best_angle_deg": best["angle_deg"],
+            "best_distance_deg": best["distance_deg"],
+        }
+    return scan
+
+
+def plot_scan(result: dict, path) -> Path:
+    """Held-out loss and accuracy against the frozen angle, one panel per planted axis."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    scan = result["summary"]["scan"]
+    fig, axes = plt.subplots(1, len(scan), figsize=(4.2 * len(scan), 3.4), squeeze=False)
+    for ax, (t, sc) in zip(axes[0], scan.items()):
+        a = [r["angle_deg"] for r in sc["angles"]]
+        ax.plot(a, [r["heldout_loss"] for r in sc["angles"]], "o-", color="C0", label="held-out loss")
+        ax.set_xlabel("frozen θ (deg; 90 = vertical = CVA)")
+        ax.set_ylabel("loss", color="C0")
+        ax.axvline(float(t), color="k", ls="--", lw=1)
+        ax2 = ax.twinx()
+        ax2.plot(a, [r["heldout_accuracy"] for r in sc["angles"]], "s:", color="C1", label="accuracy")
+        ax2.set_ylabel("accuracy", color="C1")
+        ax.set_title(f"θ* = {t}°")
+        ax.set_xlim(0, 180)
+    fig.suptitle(f"{result['model']}: held-out loss at each frozen angle (dashed: planted axis)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
 
 
 def plot(result: dict, path) -> Path:
@@ -319,13 +402,22 @@ def register(bench_sub) -> None:
     p.add_argument(
         "--model", default=MODEL, choices=MODELS, help=f"the SOA model (default {MODEL}: one angle per layer)"
     )
-    p.add_argument("--inits", type=A.angle_deg, nargs="+", default=None, help="start angles (default: the model's, 45)")
+    p.add_argument(
+        "--inits",
+        type=A.angle_deg,
+        nargs="+",
+        default=None,
+        help="start angles (default: the model's, 45); with facesleuth-soa-frozen the fixed angles (default 0 30 ... 150)",
+    )
     p.add_argument("--seeds", type=A.positive_int, default=1, help="seeds per (target, start)")
     p.add_argument("--out", required=True, help="folder for soa.json and soa.png")
     p.add_argument("--epochs", type=A.positive_int, default=None, help="default: the model's (99)")
     p.add_argument("--batch-size", type=A.positive_int, default=None, help="default: the model's (50)")
     p.add_argument("--theta-lr", type=A.positive_float, default=None, help="default: the model's (5e-3)")
     p.add_argument("--samples", type=A.positive_int, default=120, help="fresh pairs drawn every epoch")
+    p.add_argument(
+        "--heldout", type=A.positive_int, default=None, help="pairs of the held-out draw (default: --samples)"
+    )
     p.add_argument("--subjects", type=A.positive_int, default=5, help="subjects (faces and their variants)")
     p.add_argument("--size", type=A.positive_int, default=64, help="frame side and model input_size (multiple of 16)")
     p.add_argument(
@@ -374,8 +466,15 @@ def _cli_soa(args) -> int:
         threads=args.threads,
         progress=not args.quiet,
         model=args.model,
+        heldout=args.heldout,
     )
     s = res["summary"]
+    if "scan" in s:
+        for t, sc in s["scan"].items():
+            row = ", ".join(f"{r['angle_deg']:g}: {r['heldout_loss']:.3f}" for r in sc["angles"])
+            print(f"θ* {t}: held-out loss per frozen angle {row}; lowest at {sc['best_angle_deg']:g}")
+        print(f"{s['seconds']:.0f} s; wrote {Path(args.out) / 'soa.json'}, {Path(args.out) / 'soa.png'}")
+        return 0
     print(
         f"{s['runs_within_5_deg']}/{s['n_runs']} runs with every layer within 5° of its axis "
         f"({s['layers_within_5_deg']}/{s['n_layers']} layers); {s['seconds']:.0f} s; wrote "

@@ -110,3 +110,47 @@ def test_short_bench_soa_run_moves_theta_toward_the_planted_axis(tmp_path):
         last = r["angle_per_epoch_deg"]["layer 4"]
         print(r["target_deg"], r["final_deg_layers"])
         assert axis_distance(last[-1], r["target_deg"]) < axis_distance(last[0], r["target_deg"]) - 10.0
+
+
+def test_angle_scan_averages_seeds_per_frozen_angle_and_names_the_lowest_loss():
+    from mepipe.benchmarks.soa import angle_scan
+
+    runs = [
+        {"target_deg": 30.0, "init_deg": 0.0, "heldout_loss": 0.9, "heldout_accuracy": 0.6},
+        {"target_deg": 30.0, "init_deg": 0.0, "heldout_loss": 0.7, "heldout_accuracy": 0.8},
+        {"target_deg": 30.0, "init_deg": 150.0, "heldout_loss": 0.5, "heldout_accuracy": 0.9},
+        {"target_deg": 90.0, "init_deg": 90.0, "heldout_loss": 0.4, "heldout_accuracy": 0.85},
+    ]
+    scan = angle_scan(runs)
+    assert set(scan) == {"30", "90"}
+    rows = {r["angle_deg"]: r for r in scan["30"]["angles"]}
+    assert rows[0.0]["heldout_loss"] == pytest.approx(0.8) and rows[0.0]["heldout_accuracy"] == pytest.approx(0.7)
+    assert rows[0.0]["seeds"] == 2 and rows[150.0]["seeds"] == 1
+    assert rows[0.0]["distance_deg"] == 30.0 and rows[150.0]["distance_deg"] == 60.0  # axes: 150° is 60° from 30°
+    assert scan["30"]["best_angle_deg"] == 150.0 and scan["30"]["best_distance_deg"] == 60.0
+    assert scan["90"]["best_distance_deg"] == 0.0
+
+
+@pytest.mark.slow
+def test_frozen_scan_keeps_each_angle_and_writes_the_scan(tmp_path):
+    from mepipe.benchmarks.soa import bench_soa
+
+    res = bench_soa(
+        targets=[90.0],
+        inits=[0.0, 60.0],
+        model="facesleuth-soa-frozen",
+        epochs=1,
+        batch_size=6,
+        samples=12,
+        heldout=24,
+        subjects=2,
+        size=32,
+        out=tmp_path,
+        progress=False,
+    )
+    for r in res["runs"]:
+        assert r["final_deg_layers"] == [r["init_deg"]] * 4  # frozen: the angle never moves
+        assert r["heldout_pairs"] == 24 and r["heldout_loss"] > 0
+    saved = json.loads((tmp_path / "soa.json").read_text())
+    assert [a["angle_deg"] for a in saved["summary"]["scan"]["90"]["angles"]] == [0.0, 60.0]
+    assert (tmp_path / "soa.png").stat().st_size > 1000
