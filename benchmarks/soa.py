@@ -338,7 +338,7 @@ def plot_scan(result: dict, path) -> Path:
     import matplotlib.pyplot as plt
 
     scan = result["summary"]["scan"]
-    fig, axes = plt.subplots(1, len(scan), figsize=(4.2 * len(scan), 3.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(scan), figsize=(max(5.0, 4.6 * len(scan)), 3.6), squeeze=False)
     for ax, (t, sc) in zip(axes[0], scan.items()):
         a = [r["angle_deg"] for r in sc["angles"]]
         ax.plot(a, [r["heldout_loss"] for r in sc["angles"]], "o-", color="C0", label="held-out loss")
@@ -350,7 +350,7 @@ def plot_scan(result: dict, path) -> Path:
         ax2.set_ylabel("accuracy", color="C1")
         ax.set_title(f"θ* = {t}°")
         ax.set_xlim(0, 180)
-    fig.suptitle(f"{result['model']}: held-out loss at each frozen angle (dashed: planted axis)", fontsize=10)
+    fig.suptitle(f"{result['model']}\nheld-out loss at each frozen angle (dashed: planted axis)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -382,7 +382,7 @@ def plot(result: dict, path) -> Path:
         ax.set_ylim(0, 180)
     axes[0][0].set_ylabel("learned θ (deg; 90 = vertical = CVA)")
     axes[0][0].legend(fontsize=8, loc="upper left")
-    fig.suptitle(f"{result['model']}: SOA angle per layer (dashed: planted axis)", fontsize=10)
+    fig.suptitle(f"{result['model']}\nSOA angle per layer (dashed: planted axis)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
