@@ -84,13 +84,40 @@ def recipe_hash(recipe: dict) -> str:
 #: the recipe sections whose settings determine the cached arrays of a sample
 FEATURE_SECTIONS = ("frames", "crop", "align", "flow", "strain", "compose")
 
+_IMAGES = ("frames", "crop", "align")
+#: the sections each cache field a model can read depends on (data flow one way: frames -> crop ->
+#: align -> flow -> strain -> compose); the AU vector and its mask come from the annotations
+FIELD_SECTIONS = {
+    "onset": _IMAGES,
+    "apex": _IMAGES,
+    "flow": (*_IMAGES, "flow"),
+    "strain": (*_IMAGES, "flow", "strain"),
+    "ahmsa": FEATURE_SECTIONS,
+    "aus": (),
+    "aus_mask": (),
+}
 
-def feature_recipe(recipe: dict) -> dict:
+
+def sections_for(fields) -> tuple[str, ...]:
+    """The recipe sections that the arrays of ``fields`` depend on (``None``: every feature
+    section; a field not listed in :data:`FIELD_SECTIONS` counts as depending on all of them)."""
+    if fields is None:
+        return FEATURE_SECTIONS
+    need = set()
+    for f in fields:
+        need.update(FIELD_SECTIONS.get(f, FEATURE_SECTIONS))
+    return tuple(k for k in FEATURE_SECTIONS if k in need)
+
+
+def feature_recipe(recipe: dict, fields=None) -> dict:
     """The sections of ``recipe`` that compute a sample's arrays, with the flow section resolved to
-    its engine and full TV-L1 parameters (a preset and the values it stands for compare equal)."""
+    its engine and full TV-L1 parameters (a preset and the values it stands for compare equal).
+    ``fields``: only the sections those cache fields depend on (:func:`sections_for`)."""
     from .stages.flow import tvl1_params
 
-    out = {k: copy.deepcopy(recipe.get(k, {})) for k in FEATURE_SECTIONS}
+    out = {k: copy.deepcopy(recipe.get(k, {})) for k in sections_for(fields)}
+    if "flow" not in out:
+        return out
     flow = dict(out["flow"])
     engine = flow.pop("engine", "opencv")
     preset = flow.pop("preset", "") or ""
@@ -105,8 +132,10 @@ def feature_recipe(recipe: dict) -> dict:
     return out
 
 
-def feature_hash(recipe: dict) -> str:
+def feature_hash(recipe: dict, fields=None) -> str:
     """Hash of :func:`feature_recipe`: two caches with the same feature hash hold arrays computed
-    the same way (a model trained on one may be applied to the other)."""
-    blob = json.dumps(feature_recipe(recipe), sort_keys=True, separators=(",", ":"), default=str)
+    the same way (a model trained on one may be applied to the other). With ``fields``, only the
+    settings those fields depend on count: a model reading onset and apex accepts a cache whose
+    flow or composition was computed otherwise."""
+    blob = json.dumps(feature_recipe(recipe, fields), sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -106,15 +106,15 @@ class TrainedRun:
 def check_input_cache(run: TrainedRun, cache_path) -> dict:
     """Refuse a cache computed otherwise than the run's training caches, or lacking an input field;
     returns its identity."""
+    from ..recipe import feature_hash, feature_recipe
     from .data import cache_identity
 
     ident = cache_identity(Path(cache_path))
-    known = {c["feature_hash"] for c in run.caches}
-    if ident["feature_hash"] not in known:
-        from ..recipe import feature_recipe
-
-        mine = feature_recipe(ident["recipe"])
-        theirs = feature_recipe(run.caches[0]["recipe"])
+    # only the settings that the model's input fields depend on must agree (sections_for)
+    known = {feature_hash(c["recipe"], run.inputs) for c in run.caches}
+    if feature_hash(ident["recipe"], run.inputs) not in known:
+        mine = feature_recipe(ident["recipe"], run.inputs)
+        theirs = feature_recipe(run.caches[0]["recipe"], run.inputs)
         diff = sorted(
             f"{sec}.{k}"
             for sec in mine
@@ -123,7 +123,8 @@ def check_input_cache(run: TrainedRun, cache_path) -> dict:
         )
         raise TrainError(
             f"cache {cache_path} was computed with other feature settings than run {run.out}'s "
-            f"training caches ({', '.join(diff) or 'recipe'} differ); preprocess the clips with "
+            f"training caches ({', '.join(diff) or 'recipe'} differ, and {run.model}'s inputs "
+            f"{', '.join(run.inputs)} depend on them); preprocess the clips with "
             f"the run's recipe (mepipe predict --manifest does)"
         )
     missing = [f for f in run.inputs if f not in ("aus", "aus_mask") and f not in ident["fields"]]

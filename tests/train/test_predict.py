@@ -126,6 +126,55 @@ def test_inputs_computed_otherwise_are_refused(loso, pattern_cache, tmp_path):
         predict(tmp_path, cache=pattern_cache, out=tmp_path / "x.csv", progress=False)
 
 
+def test_the_sections_each_input_field_depends_on():
+    from mepipe.recipe import FEATURE_SECTIONS, feature_hash, sections_for
+
+    assert sections_for(["onset", "apex", "aus"]) == ("frames", "crop", "align")
+    assert sections_for(["strain"]) == ("frames", "crop", "align", "flow", "strain")
+    assert sections_for(["ahmsa"]) == sections_for(None) == FEATURE_SECTIONS
+    assert sections_for(["aus", "aus_mask"]) == ()
+    assert sections_for(["landmarks"]) == FEATURE_SECTIONS  # not listed: depends on everything
+    base = {"align": {"size": 128}, "flow": {"preset": "micro"}, "compose": {"layout": "patch-grid"}}
+    other = {**base, "compose": {"layout": "bands"}}
+    assert feature_hash(base, ["onset", "apex"]) == feature_hash(other, ["onset", "apex"])
+    assert feature_hash(base, ["flow"]) == feature_hash(other, ["flow"])
+    assert feature_hash(base, ["ahmsa"]) != feature_hash(other, ["ahmsa"])
+    assert feature_hash(base) != feature_hash(other)  # the whole recipe, as results.json records it
+    moved = {**base, "flow": {"preset": "default"}}
+    assert feature_hash(base, ["onset"]) == feature_hash(moved, ["onset"])
+    assert feature_hash(base, ["flow"]) != feature_hash(moved, ["flow"])
+
+
+def test_only_the_settings_the_models_inputs_depend_on_must_agree(loso, pattern_cache, tmp_path):
+    """A model of onset and apex accepts a cache whose composition was computed otherwise (its
+    inputs are the same arrays) and gives the same predictions; AHMSA-Net, which reads the
+    composition, refuses it; a change to the alignment is refused for both."""
+    with open_cache(pattern_cache) as c:
+        recipe = c.recipe
+    rn = run(
+        [pattern_cache],
+        "resnet18-baseline",
+        out=tmp_path / "rn",
+        epochs=1,
+        batch_size=8,
+        lr=1e-3,
+        model_kwargs={"inputs": ["onset", "apex"], "input_size": 32, "width": 4},
+        progress=False,
+    )
+    assert tuple(rn.config["inputs"]) == ("onset", "apex")
+    composed = _copy_with_recipe(pattern_cache, tmp_path / "c.h5", {**recipe, "compose": {"layout": "bands"}})
+    same = predict(rn.out, cache=pattern_cache, out=tmp_path / "a.csv", fold=0, progress=False)
+    moved = predict(rn.out, cache=composed, out=tmp_path / "b.csv", fold=0, progress=False)
+    a, b = pd.read_csv(same["path"]), pd.read_csv(moved["path"])
+    cols = [c for c in a.columns if c.startswith("p_")]
+    assert len(a) == 24 and np.array_equal(a[cols].to_numpy(), b[cols].to_numpy())
+    with pytest.raises(TrainError, match=r"compose\.layout differ.*ahmsa-net's inputs ahmsa"):
+        predict(loso.out, cache=composed, out=tmp_path / "x.csv", fold=0, progress=False)
+    aligned = _copy_with_recipe(pattern_cache, tmp_path / "al.h5", {**recipe, "align": {"size": 64}})
+    with pytest.raises(TrainError, match=r"align\.size differ.*inputs onset, apex"):
+        predict(rn.out, cache=aligned, out=tmp_path / "x.csv", fold=0, progress=False)
+
+
 def test_predict_cli(loso, pattern_cache, tmp_path, capsys):
     from mepipe.cli import main
 
