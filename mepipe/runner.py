@@ -488,6 +488,10 @@ def preprocess(
         try:
             with timer.stage("write: open/close"):
                 writer.close()
+            if summary.interrupted:
+                # Ctrl-C can land between a sample's spooling and its count: what the cache now
+                # holds of this run's samples is the count (each is committed by close above)
+                summary.done = len(writer.cached_keys() & {safe_text(s.key) for s in todo})
         except Exception as e:
             if not failing:
                 raise

@@ -522,3 +522,29 @@ def test_ctrl_c_on_a_jobs_2_run_commits_and_ends_its_workers_quietly(tmp_path):
     done = int(re.search(r"(\d+) done", so).group(1))
     with open_cache(out) as c:
         assert len(c) == done >= 1
+
+
+def test_an_interrupt_right_after_a_sample_is_spooled_still_counts_it(synth_set, tmp_path, monkeypatch):
+    """Ctrl-C between a sample's spooling and its count (a race the jobs-2 Ctrl-C test hit): the
+    summary's "done" is what the cache holds of this run's samples, not what was counted."""
+    from mepipe.datasets import read_manifest
+    from mepipe.recipe import load_recipe
+    from mepipe.runner import preprocess
+
+    samples, _ = read_manifest(synth_set, dataset="synth")
+    real_add = CacheWriter.add
+    calls = []
+
+    def add_then_interrupt(self, rec):
+        real_add(self, rec)
+        calls.append(rec.key)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # after the spool has it, before the runner counts it
+
+    monkeypatch.setattr(CacheWriter, "add", add_then_interrupt)
+    out = tmp_path / "c.h5"
+    summary = preprocess(samples[:4], out, load_recipe(), jobs=1, progress=False)
+    assert summary.interrupted
+    with open_cache(out) as c:
+        assert sorted(c.meta["key"]) == sorted(calls)
+    assert summary.done == len(calls) == 2
