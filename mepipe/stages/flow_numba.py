@@ -6,6 +6,7 @@ computes, so :func:`get_preset` is cheap to use anywhere.
 
 from __future__ import annotations
 
+import logging
 import threading
 
 import numpy as np
@@ -24,6 +25,40 @@ def check_numba_params(p: dict, name: str) -> None:
         raise ValueError(
             f"{name} engine: useInitialFlow is not available in the numba and torch engines "
             f"(compute() takes no initial flow)"
+        )
+
+
+log = logging.getLogger(__name__)
+
+_COMPILE_CHECKED = threading.Event()
+
+
+def kernels_cached() -> bool | None:
+    """Whether numba's on-disk cache holds the compiled TV-L1 pair kernel (``None``: cannot tell).
+    Without it the first pair compiles every kernel of the engine, 15-25 s on two cores."""
+    from mepipe.kernels import tvl1 as K
+
+    try:
+        from pathlib import Path
+
+        return Path(K.tvl1_pair_into._cache._cache_file._index_path).is_file()
+    except Exception:  # numba's cache internals moved: say nothing rather than guess
+        return None
+
+
+def _say_if_compiling() -> None:
+    """Log once per process, before the first pair, when the kernels are about to be compiled."""
+    if _COMPILE_CHECKED.is_set():
+        return
+    _COMPILE_CHECKED.set()
+    if kernels_cached() is False:
+        from mepipe.kernels import tvl1 as K
+
+        where = getattr(getattr(K.tvl1_pair_into, "_cache", None), "_cache_path", "numba's cache")
+        log.info(
+            "numba engine: compiling the TV-L1 kernels (the first run after an install or upgrade; "
+            "15-25 s on two cores, then cached in %s)",
+            where,
         )
 
 
@@ -99,6 +134,7 @@ class NumbaTVL1(FlowEngine):
         """One pair on the calling thread."""
         from mepipe.kernels import tvl1 as K
 
+        _say_if_compiling()
         out = np.empty((2,) + prev.shape, dtype=np.float32)
         args = self._args(*prev.shape)
         work, base = _workspace(args[0], args[1], args[9])
@@ -111,6 +147,7 @@ class NumbaTVL1(FlowEngine):
 
         from mepipe.kernels import tvl1 as K
 
+        _say_if_compiling()
         b, h, w = prev.shape
         out = np.empty((b, 2, h, w), dtype=np.float32)
         n = self.threads if self.threads is not None else numba.get_num_threads()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -390,3 +391,29 @@ def test_workspace_contents_do_not_change_the_flow(pairs):
         np.testing.assert_array_equal(got, want)
         K.tvl1_pair_into(a[:40, :40].copy(), b[:40, :40].copy(), *small, np.empty((2, 40, 40), np.float32), work, base)
     assert np.array_equal(eng.compute(a, b), want) and np.array_equal(eng.compute(a, b), want)
+
+
+def test_numba_engine_says_when_it_is_about_to_compile(tmp_path, monkeypatch, caplog):
+    """A first run after an install spends 15-25 s compiling before its first pair: it says so,
+    once per process, and only when numba's cache lacks the kernels."""
+    import logging
+    import subprocess
+    import sys
+
+    from mepipe.stages import flow_numba
+
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "empty")}
+    code = "from mepipe.stages.flow_numba import kernels_cached; print(kernels_cached())"
+    got = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert got.stdout.strip() == "False"  # an empty cache: the kernels would be compiled
+    eng = get_engine("numba")
+    tiny = np.zeros((16, 16), np.uint8)
+    eng.compute(tiny, tiny)
+    assert flow_numba.kernels_cached() is True  # cache=True wrote them (or they were there)
+    monkeypatch.setattr(flow_numba, "kernels_cached", lambda: False)
+    flow_numba._COMPILE_CHECKED.clear()
+    with caplog.at_level(logging.INFO, logger="mepipe.stages.flow_numba"):
+        eng.compute(tiny, tiny)
+        eng.compute(tiny, tiny)
+    said = [r.getMessage() for r in caplog.records if "compiling the TV-L1 kernels" in r.getMessage()]
+    assert len(said) == 1 and "15-25 s" in said[0]
