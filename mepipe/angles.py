@@ -106,3 +106,40 @@ __all__ = [
     "mirrored",
     "rotated",
 ]
+
+
+#: how to read a learned angle (results.json ``angles_reading``, printed by ``mepipe train``)
+LEARNED_READING = (
+    "a learned SOA angle's end point is set by its start and by theta's learning rate wherever "
+    "the loss depends little on the angle: on mepipe's planted-axis data the full model's held-out "
+    "loss was flat in theta within seed noise, and the angles stopped where the network had "
+    "fitted (docs/performance.md, 'SOA: learning a planted axis'). Read it as the data's axis only "
+    "beside runs of facesleuth-soa-frozen at fixed angles on the same caches (mepipe compare), or "
+    "runs from several start angles (model option init_deg)"
+)
+
+
+def start_deg(model: str, model_kwargs: dict | None = None) -> float | None:
+    """The start angle (reported convention) of SOA model ``model`` with these options; ``None``
+    for a model without an SOA angle."""
+    from .models.registry import get_config
+
+    builder = get_config(model).builder
+    if not builder.startswith("facesleuth:build_soa_"):
+        return None
+    init = (model_kwargs or {}).get("init_deg")
+    if init is not None:
+        return float(init) % 180.0
+    if builder.endswith("_frozen"):
+        return HORIZONTAL_DEG
+    from .models.facesleuth import DEFAULT_INIT_DEG  # imports torch: only for SOA models
+
+    return DEFAULT_INIT_DEG
+
+
+def is_learned(model: str) -> bool:
+    """Whether model ``model`` learns its SOA angle (not CVA, not frozen)."""
+    from .models.registry import get_config
+
+    b = get_config(model).builder
+    return b.startswith("facesleuth:build_soa_") and not b.endswith("_frozen")

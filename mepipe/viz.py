@@ -311,11 +311,11 @@ def plot_curves(history: dict, path) -> Path:
     return _save(fig, path)
 
 
-def plot_angles(angles: dict, path) -> Path:
+def plot_angles(angles: dict, path, title: str | None = None) -> Path:
     """Write a PNG of per-layer angles (degrees) over epochs: lines (left) and a layer x epoch heat map (right).
 
     ``angles`` maps a layer name to its angle at each epoch; layers may have different lengths
-    (missing epochs are blank in the heat map).
+    (missing epochs are blank in the heat map). ``title``: a line above both panels.
     """
     from matplotlib import colormaps
     from matplotlib.figure import Figure
@@ -349,6 +349,8 @@ def plot_angles(angles: dict, path) -> Path:
     ax_map.set_yticks(range(len(layers)), [str(k) for k in layers], fontsize=7)
     ax_map.set_xlabel("epoch")
     fig.colorbar(im, ax=ax_map, label="degrees")
+    if title:
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return _save(fig, path)
 

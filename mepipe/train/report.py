@@ -155,7 +155,17 @@ def finish_run(
     angles = _mean_angles(done)
     if angles:
         paths["angles"] = str(out / "angles.png")
-        viz.plot_angles(angles, paths["angles"])
+        from ..angles import is_learned, start_deg
+
+        start = start_deg(config["model"], config.get("model_kwargs"))
+        how = "learned, started at" if is_learned(config["model"]) else "fixed at"
+        viz.plot_angles(
+            angles,
+            paths["angles"],
+            title=f"{config['model']}: SOA angle per layer, axis mean over folds ({how} {start:g}°)"
+            if start is not None
+            else None,
+        )
     res = Results(
         out=out,
         config={**config, "elapsed_seconds": round(elapsed, 3)},
@@ -226,6 +236,17 @@ def results_table(res) -> str:
         )
     for note in m.get("notes", []):
         lines.append(f"  note: {note}")
+    angles = getattr(res, "angles", None)
+    if angles:
+        last = ", ".join(f"{k} {v[-1]:.1f}°" for k, v in angles.items() if v)
+        start = res.angles_start() if hasattr(res, "angles_start") else None
+        lines.append(
+            f"  SOA angles at the last epoch (axis mean over folds; 90 = vertical = CVA): {last}"
+            + (f"; started at {start:g}°" if start is not None else "")
+        )
+        reading = res.angles_reading() if hasattr(res, "angles_reading") else None
+        if reading:
+            lines.append(f"  note: {reading}")
     lines.append(f"  outputs: {res.out}")
     return "\n".join(lines)
 

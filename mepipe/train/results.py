@@ -64,7 +64,28 @@ class Results:
             "angles": self.angles,
             "bootstrap": self.bootstrap,
             "angles_convention": _angles_convention() if self.angles else None,
+            "angles_start_deg": self.angles_start() if self.angles else None,
+            "angles_reading": self.angles_reading(),
         }
+
+    def angles_start(self) -> float | None:
+        """Where the run's SOA angles started (reported convention), ``None`` without angles."""
+        from ..angles import start_deg
+
+        try:
+            return start_deg(self.config["model"], self.config.get("model_kwargs"))
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def angles_reading(self) -> str | None:
+        """How to read the run's learned angles (:data:`mepipe.angles.LEARNED_READING`), ``None``
+        without learned angles."""
+        from ..angles import LEARNED_READING, is_learned
+
+        try:
+            return LEARNED_READING if self.angles and is_learned(self.config["model"]) else None
+        except (KeyError, TypeError):
+            return None
 
     @classmethod
     def load(cls, out) -> Results:

@@ -226,6 +226,20 @@ def test_soa_angles_plot_and_paper_noflip(pattern_cache, tmp_path, tiny_soa):
     assert sorted(res.angles) == ["layer 1", "layer 2", "layer 3", "layer 4"]
     assert all(len(v) == 2 and all(0 <= a < 180 for a in v) for v in res.angles.values())
     assert len(res.per_fold) == 1 and res.per_fold[0]["name"] == "holdout"
+    saved = json.loads((res.out / "results.json").read_text())
+    assert saved["angles_start_deg"] == 45.0 and "facesleuth-soa-frozen" in saved["angles_reading"]
+    table = res.table()
+    assert f"layer 4 {res.angles['layer 4'][-1]:.1f}°" in table and "started at 45°" in table
+    assert "set by its start" in table
+
+
+def test_angle_reading_only_for_learned_angles():
+    from mepipe.angles import is_learned, start_deg
+
+    assert is_learned("facesleuth-soa") and is_learned("facesleuth-soa-shared")
+    assert not is_learned("facesleuth-soa-frozen") and not is_learned("facesleuth-cva")
+    assert start_deg("facesleuth-soa") == 45.0 and start_deg("facesleuth-soa", {"init_deg": 200}) == 20.0
+    assert start_deg("facesleuth-soa-frozen") == 0.0 and start_deg("ahmsa-net") is None
 
 
 @pytest.mark.slow
