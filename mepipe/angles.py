@@ -28,6 +28,9 @@ import math
 VERTICAL_DEG = 90.0
 #: the horizontal axis
 HORIZONTAL_DEG = 0.0
+#: SOA's start angle (``init_deg``): halfway between the horizontal and vertical axes, so that
+#: neither of the two candidate priors is handed to the learned angle
+DEFAULT_INIT_DEG = 45.0
 
 
 def fold(deg: float) -> float:
@@ -132,8 +135,6 @@ def start_deg(model: str, model_kwargs: dict | None = None) -> float | None:
         return float(init) % 180.0
     if builder.endswith("_frozen"):
         return HORIZONTAL_DEG
-    from .models.facesleuth import DEFAULT_INIT_DEG  # imports torch: only for SOA models
-
     return DEFAULT_INIT_DEG
 
 

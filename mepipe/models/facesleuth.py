@@ -20,15 +20,12 @@ from dataclasses import replace
 import torch
 import torch.nn as nn
 
+from ..angles import DEFAULT_INIT_DEG
 from ..aus import AU_LIST
 from .attention import OrientedAttentionBlock
 from .layers import check_aus, check_aus_mask, check_image, resize_to
 from .registry import ModelConfig
 from .swin import SwinEncoder
-
-#: SOA's start angle (reported convention: 90 = vertical = CVA): halfway between the horizontal and
-#: vertical axes, so that neither of the two candidate priors is handed to the learned angle
-DEFAULT_INIT_DEG = 45.0
 
 
 class FaceSleuth(nn.Module):
