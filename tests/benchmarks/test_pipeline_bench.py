@@ -90,3 +90,23 @@ def test_direction_metric_detects_opposite_flow():
     m = np.array([[2.0, 0.0, 0.0], [0.0, 2.0, 0.0]])
     g, valid = to_frame_grid(np.ones((2, 64, 64), np.float32), m, (32, 32))
     assert valid[:31, :31].all() and np.allclose(g[:, valid], 0.5)
+
+
+def test_kernels_are_compiled_before_any_timed_round(tiny_run, tmp_path, monkeypatch):
+    """A first run after an install compiles numba's kernels once: the bench does that untimed,
+    says so, and never for an engine without them."""
+    from mepipe.benchmarks import pipeline as bp
+    from mepipe.stages import flow_numba
+
+    data, _ = tiny_run
+    pre = data["kernels_precompiled"]  # compiled before the rounds in a fresh clone, cached later
+    assert pre["needed"] is (pre["seconds"] > 0) and set(pre) == {"needed", "seconds"}
+    assert flow_numba.kernels_cached() is True  # after the run they are in numba's cache either way
+    assert bp.precompile_kernels(bp.mepipe_recipe("opencv", "default"), tmp_path / "a.h5")["needed"] is False
+    calls = []
+    monkeypatch.setattr(flow_numba, "kernels_cached", lambda: False)
+    monkeypatch.setattr("mepipe.runner.warm_up", lambda recipe: calls.append(recipe["flow"]["engine"]))
+    got = bp.precompile_kernels(bp.mepipe_recipe("numba", "micro"), tmp_path / "b.h5")
+    assert got["needed"] is True and calls == ["numba"]
+    md = bp.markdown({**data, "kernels_precompiled": {"needed": True, "seconds": 17.5}})
+    assert "compiled once before the rounds (17.5 s, not timed)" in md
