@@ -95,22 +95,6 @@ def rotated(deg: float, phi_deg: float) -> float:
     return fold(float(deg) + float(phi_deg))
 
 
-__all__ = [
-    "VERTICAL_DEG",
-    "HORIZONTAL_DEG",
-    "CONVENTION",
-    "fold",
-    "reported_deg",
-    "internal_rad",
-    "from_authors",
-    "to_authors",
-    "axis_distance",
-    "axis_mean",
-    "mirrored",
-    "rotated",
-]
-
-
 #: how to read a learned angle (results.json ``angles_reading``, printed by ``mepipe train``)
 LEARNED_READING = (
     "a learned SOA angle's end point is set by its start and by theta's learning rate wherever "
@@ -125,22 +109,39 @@ LEARNED_READING = (
 def start_deg(model: str, model_kwargs: dict | None = None) -> float | None:
     """The start angle (reported convention) of SOA model ``model`` with these options; ``None``
     for a model without an SOA angle."""
-    from .models.registry import get_config
+    from .models.registry import soa_mode
 
-    builder = get_config(model).builder
-    if not builder.startswith("facesleuth:build_soa_"):
+    mode = soa_mode(model)
+    if mode is None:
         return None
     init = (model_kwargs or {}).get("init_deg")
     if init is not None:
-        return float(init) % 180.0
-    if builder.endswith("_frozen"):
-        return HORIZONTAL_DEG
-    return DEFAULT_INIT_DEG
+        return fold(float(init))
+    return HORIZONTAL_DEG if mode == "frozen" else DEFAULT_INIT_DEG
 
 
 def is_learned(model: str) -> bool:
     """Whether model ``model`` learns its SOA angle (not CVA, not frozen)."""
-    from .models.registry import get_config
+    from .models.registry import soa_mode
 
-    b = get_config(model).builder
-    return b.startswith("facesleuth:build_soa_") and not b.endswith("_frozen")
+    return soa_mode(model) in ("independent", "shared")
+
+
+__all__ = [
+    "VERTICAL_DEG",
+    "HORIZONTAL_DEG",
+    "DEFAULT_INIT_DEG",
+    "LEARNED_READING",
+    "CONVENTION",
+    "fold",
+    "reported_deg",
+    "internal_rad",
+    "from_authors",
+    "to_authors",
+    "axis_distance",
+    "axis_mean",
+    "mirrored",
+    "rotated",
+    "start_deg",
+    "is_learned",
+]

@@ -140,6 +140,13 @@ _register(
 )
 
 
+def soa_mode(name: str) -> str | None:
+    """How model ``name``'s SOA angle is held: ``"independent"`` (one learned angle per layer),
+    ``"shared"`` (one learned angle), ``"frozen"``; ``None`` for a model without SOA."""
+    b = get_config(name).builder
+    return b.rsplit("_", 1)[-1] if b.startswith("facesleuth:build_soa_") else None
+
+
 def learned_orientation(name: str, model_kwargs: dict | None = None) -> str | None:
     """Why horizontal flips would corrupt model ``name``'s orientation (``None`` if they do not).
 
@@ -148,8 +155,7 @@ def learned_orientation(name: str, model_kwargs: dict | None = None) -> str | No
     unflipped samples is pulled toward two axes at once; a frozen angle other than 0 or 90 deg
     reads two different axes. CVA (vertical) and SOA frozen at 0 or 90 deg are flip-safe.
     """
-    cfg = get_config(name)
-    mode = cfg.builder.rsplit("_", 1)[-1] if cfg.builder.startswith("facesleuth:build_soa_") else None
+    mode = soa_mode(name)
     if mode is None:
         return None
     if mode in ("independent", "shared"):
