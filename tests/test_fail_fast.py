@@ -312,34 +312,18 @@ def test_nan_is_listed_by_inspect_and_refused_by_train(tmp_path):
         key = f["meta/key"][1].decode()
     rc, so, se = _cli("inspect", path)
     assert rc == 0 and "samples with NaN or inf: 1" in so and f"{key}: ahmsa" in so
-    rc, so, se = _cli(
-        "train",
-        path,
+    tiny = (
         "--model",
         "ahmsa-net",
         "--epochs",
         "1",
-        "--out",
-        tmp_path / "r",
         "--quiet",
         "--model-kwargs",
         '{"dims": [8, 8, 8], "depths": [1, 1, 1], "heads": 1}',
     )
+    rc, so, se = _cli("train", path, *tiny, "--out", tmp_path / "r")
     _one_line_error(rc, se, "NaN or inf", key, "--drop-nonfinite")
-    rc, so, se = _cli(
-        "train",
-        path,
-        "--model",
-        "ahmsa-net",
-        "--epochs",
-        "1",
-        "--out",
-        tmp_path / "r2",
-        "--quiet",
-        "--model-kwargs",
-        '{"dims": [8, 8, 8], "depths": [1, 1, 1], "heads": 1}',
-        "--drop-nonfinite",
-    )
+    rc, so, se = _cli("train", path, *tiny, "--out", tmp_path / "r2", "--drop-nonfinite")
     assert rc == 0, se
     import json
 
